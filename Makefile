@@ -1,0 +1,52 @@
+# Two commands do all the set-up (see README.md):
+#   make demo   the main job: own virtual environment, the whole notebook series at the cpu preset -> runs/<stamp>/
+#   make test   the tests: pytest, every notebook executed with papermill at the ci preset, then nbval
+# Both need only Python >= 3.10 with pip and venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch. Override for a CUDA machine, e.g. make demo TORCH_SPEC="torch".
+TORCH_SPEC ?= torch==2.13.0
+PRESET ?= cpu
+
+.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	touch $@
+
+demo: venv
+	$(PY) -m ctl demo --preset $(PRESET)
+
+test: venv
+	$(MAKE) unit notebooks-ci nbval
+
+unit: venv
+	$(PY) -m pytest -q tests
+
+notebooks-ci: venv
+	$(PY) -m ctl run-notebooks --preset ci --out build/notebooks --data build/data
+
+nbval: venv
+	CTL_PRESET=ci MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+
+# Notebook sources: notebooks/*.py (jupytext percent) are paired with notebooks/*.ipynb.
+sync: venv
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+
+# Re-execute the notebooks and keep their outputs in the committed .ipynb (see README, "Notebooks in git").
+refresh-outputs: venv
+	$(PY) -m ctl run-notebooks --preset $(PRESET) --out build/refresh --data data
+	cp build/refresh/[0-9][0-9]_*.ipynb notebooks/
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf build .pytest_cache
