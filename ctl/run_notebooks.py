@@ -26,6 +26,18 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names the notebook, the cell and the error."""
 
 
+def _source_cell(executed: Path, index: int) -> tuple[int, str]:
+    """Number (from 1, in the source notebook: papermill's injected-parameters cell not counted) and first line
+    of the executed notebook's cell ``index``."""
+    import nbformat
+
+    cells = [c for c in nbformat.read(executed, as_version=4).cells  # papermill adds an error banner on top
+             if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    injected = sum("injected-parameters" in c.metadata.get("tags", []) for c in cells[:index])
+    first_line = (cells[index].source.strip().splitlines() or [""])[0][:80]
+    return index - injected + 1, first_line
+
+
 def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s: int, env_preset: str) -> Path:
     """Run one notebook with papermill into ``out_dir``; stdout/stderr go to ``<name>.stdout/.stderr.txt``."""
     import os
@@ -46,8 +58,9 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s
                 kernel_name="python3",
             )
         except PapermillExecutionError as err:
+            number, first_line = _source_cell(out_path, err.cell_index)
             raise NotebookFailed(
-                f"{path.name} failed in cell {err.cell_index} (execution count {err.exec_count}): "
+                f"{path.name} failed in cell {number} (counting all cells from 1; it starts `{first_line}`): "
                 f"{err.ename}: {err.evalue}\n  executed copy: {out_path}\n  stderr: {stderr.name}"
             ) from None
     return out_path
