@@ -1,0 +1,232 @@
+"""Time one translation training step (D, then G and F, as CUT orders them): iterations/s and peak memory.
+
+Usage:
+    python benchmarks/translation_step.py --presets ci cpu                 # the presets' sizes
+    python benchmarks/translation_step.py --batch 1 --size 128 --ngf 64 --blocks 9 \\
+        --patches 256 --layers input stem down1 res0 res4 --identity       # explicit settings
+    python benchmarks/translation_step.py --reference                      # CUT's two reference settings
+Add ``--schedule both`` to time, next to ``ctl.translation.translation_step`` ("ctl"), the same networks run in
+the order CUT's own code computes a step ("cut-order", ``cut_order_step`` below): G on [x^s; x^t], then for
+each NCE term the encoder run again on the source image (the keys) as well as on the translation, F applied to
+the keys with a graph, patches gathered after a permute of the whole feature map. This is a re-implementation
+of CUT's schedule for comparison, not CUT's code (for CUT itself, see the end of this text).
+
+Each setting runs in its own subprocess so its peak memory is its own: on CUDA ``max_memory_allocated``
+(tensors only), on CPU the process's maximum resident set size (Python and torch included, about 300 MB before
+any network). Inputs are random (B, 1, H, W) slices in [0, 1]; the time is the median of ``--steps`` steps after
+``--warmup`` untimed ones. Writes benchmarks/results/translation_step_<device>[_<label>].json.
+
+Side by side with CUT's own code (github.com/taesungp/contrastive-unpaired-translation, not vendored here): in a
+checkout of it, build the model with ``models.create_model(opt)`` from options such as ``--model cut --input_nc 1
+--output_nc 1 --crop_size 128 --batch_size 1 --ngf 64 --netG resnet_9blocks --num_patches 256 --nce_idt True
+--no_antialias --no_antialias_up --gpu_ids -1``, call ``model.data_dependent_initialize(batch)`` and
+``model.setup(opt)`` once, then time ``model.set_input(batch); model.optimize_parameters()`` on random
+1-channel batches with the same warm-up and median as here, on the same machine and thread count.
+``--no_antialias`` matches ``TranslationConfig.antialias=False``; CUT's layers 0,4,8,12,16 are close to
+input, stem, down1, res0, res4 (CUT's anti-aliased default) but not identical without anti-aliasing.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+from torch.nn import functional as nnf
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# CUT's settings named in issue 4: (batch 1, 128 x 128, ngf 64, 9 blocks) and (batch 4, 64 x 64, ngf 16, 6 blocks),
+# 256 patches on 5 layers, identity NCE on. Our 5 layers mirror CUT's default 0,4,8,12,16 (see ctl.translation).
+REFERENCE = [
+    dict(label="cut-128-ngf64-9blocks", batch=1, size=128, ngf=64, blocks=9, ndf=64, patches=256,
+         layers=["input", "stem", "down1", "res0", "res4"], identity=True, mlp_width=256),
+    dict(label="cut-64-ngf16-6blocks", batch=4, size=64, ngf=16, blocks=6, ndf=64, patches=256,
+         layers=["input", "stem", "down1", "res0", "res4"], identity=True, mlp_width=256),
+]
+
+
+def settings_of_preset(name: str) -> dict:
+    from ctl.presets import PRESETS
+
+    p = PRESETS[name]
+    return dict(label=f"preset-{name}", batch=p.batch_size, size=p.image_size, ngf=p.ngf, blocks=p.n_blocks,
+                ndf=p.ndf, patches=p.num_patches, layers=list(p.nce_layers), identity=True, mlp_width=p.mlp_width)
+
+
+def _cut_patch_nce(feat_q, feat_k, tau):
+    """PatchNCE computed as CUT's PatchNCELoss does: positives and negatives apart, diagonal masked with -10."""
+    batch, patches, dim = feat_q.shape
+    feat_k = feat_k.detach()
+    l_pos = (feat_q * feat_k).sum(-1).reshape(-1, 1)  # (B*S, 1)
+    l_neg = torch.bmm(feat_q, feat_k.transpose(1, 2))  # (B, S, S)
+    eye = torch.eye(patches, dtype=torch.bool, device=feat_q.device)[None]
+    l_neg = l_neg.masked_fill(eye, -10.0).reshape(-1, patches)  # (B*S, S)
+    logits = torch.cat([l_pos, l_neg], dim=1) / tau
+    return nnf.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long, device=logits.device))
+
+
+def _cut_project(translator, feats, num_patches, ids=None):
+    """F as CUT's PatchSampleF: permute + flatten each whole map, then index the sampled positions."""
+    out, used = {}, {}
+    for name, feat in feats.items():
+        flat = feat.permute(0, 2, 3, 1).flatten(1, 2)  # (B, H*W, C): a copy of the whole map
+        idx = ids[name] if ids is not None else torch.randperm(flat.shape[1], device=feat.device)[:num_patches]
+        out[name] = nnf.normalize(translator.F.mlps[name](flat[:, idx, :]), dim=-1)  # (B, S, W)
+        used[name] = idx
+    return out, used
+
+
+def cut_order_step(translator, opt_g, opt_d, real_ct, real_mr) -> dict:
+    """One step with CUT's order of computation (for comparison with ``translation_step``): same losses."""
+    cfg = translator.config
+    n = real_ct.shape[0]
+    fake = translator.G(torch.cat([real_ct, real_mr]) if cfg.nce_identity else real_ct)
+    fake_mr, idt_mr = fake[:n], fake[n:]
+    for p in translator.D.parameters():
+        p.requires_grad_(True)
+    opt_d.zero_grad()
+    d_fake, d_real = translator.D(fake_mr.detach()), translator.D(real_mr)
+    loss_d = d_fake.pow(2).mean() + (d_real - 1).pow(2).mean()
+    loss_d.backward()
+    opt_d.step()
+    for p in translator.D.parameters():  # CUT freezes D for the G step too
+        p.requires_grad_(False)
+    opt_g.zero_grad()
+    loss_gan = (translator.D(fake_mr) - 1).pow(2).mean()
+
+    def nce(src, tgt):
+        feat_q = translator.G.encode(tgt, cfg.nce_layers)
+        feat_k = translator.G.encode(src, cfg.nce_layers)  # encoded again, with a graph
+        k, ids = _cut_project(translator, feat_k, cfg.num_patches)
+        q, _ = _cut_project(translator, feat_q, cfg.num_patches, ids)
+        return sum(_cut_patch_nce(q[name], k[name], cfg.tau) for name in cfg.nce_layers) / len(cfg.nce_layers)
+
+    loss_nce = nce(real_ct, fake_mr)
+    if cfg.nce_identity:
+        loss_nce = loss_nce + nce(real_mr, idt_mr)
+    total = cfg.lambda_gan * loss_gan + cfg.lambda_nce * loss_nce
+    total.backward()
+    opt_g.step()
+    for p in translator.D.parameters():
+        p.requires_grad_(True)
+    return {"d": loss_d.item(), "total": total.item()}
+
+
+def time_one(settings: dict, schedule: str, steps: int, warmup: int, device_name: str | None,
+             threads: int | None) -> dict:
+    """Median seconds per step at one setting with one schedule (run in a subprocess)."""
+    from ctl.device import pick_device
+    from ctl.translation import TranslationConfig, Translator, translation_step
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = pick_device(device_name)
+    torch.manual_seed(0)
+    config = TranslationConfig(ngf=settings["ngf"], n_blocks=settings["blocks"], ndf=settings["ndf"],
+                               nce_layers=tuple(settings["layers"]), num_patches=settings["patches"],
+                               mlp_width=settings["mlp_width"], nce_identity=settings["identity"])
+    translator = Translator(config).to(device)
+    shape = (settings["batch"], 1, settings["size"], settings["size"])
+    real_ct, real_mr = torch.rand(shape, device=device), torch.rand(shape, device=device)
+    translator.build_projection(real_ct)
+    opt_g = torch.optim.Adam(translator.generator_parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(translator.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999))
+    step = translation_step if schedule == "ctl" else cut_order_step
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for i in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tic = time.perf_counter()
+        step(translator, opt_g, opt_d, real_ct, real_mr)  # returns floats: the step has finished
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - tic)
+    if device.type == "cuda":
+        peak_mb, memory = torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
+    else:
+        peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
+    step_s = statistics.median(times)
+    return {**settings, "schedule": schedule, "torch_threads": torch.get_num_threads(),
+            "seconds_per_iteration": round(step_s, 5),
+            "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=None, help="preset names (default: ci cpu without "
+                        "explicit settings, plus gpu on CUDA)")
+    parser.add_argument("--reference", action="store_true", help="CUT's two reference settings (issue 4)")
+    parser.add_argument("--batch", type=int, help="explicit setting: batch size")
+    parser.add_argument("--size", type=int, default=128, help="explicit setting: image side (pixels)")
+    parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--blocks", type=int, default=9, help="residual blocks")
+    parser.add_argument("--ndf", type=int, default=64)
+    parser.add_argument("--patches", type=int, default=256, help="patches per layer and image")
+    parser.add_argument("--layers", nargs="+", default=["input", "stem", "down1", "res0", "res4"])
+    parser.add_argument("--identity", action=argparse.BooleanOptionalAction, default=True,
+                        help="the identity NCE term on G(x^t) (default on)")
+    parser.add_argument("--mlp-width", type=int, default=256)
+    parser.add_argument("--schedule", choices=["ctl", "cut-order", "both"], default="ctl")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice); "
+                        "1 gives steadier numbers on a machine shared with other jobs")
+    parser.add_argument("--note", default="", help="free text kept in the JSON, e.g. whether the machine was idle")
+    parser.add_argument("--label", default="", help="suffix of the JSON file name")
+    parser.add_argument("--one", nargs=2, metavar=("SETTINGS_JSON", "SCHEDULE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # the subprocess: one setting, JSON on the last line of stdout
+        print(json.dumps(time_one(json.loads(args.one[0]), args.one[1], args.steps, args.warmup, args.device,
+                                  args.threads)))
+        return
+
+    from ctl.device import describe_device, pick_device
+
+    device = pick_device(args.device)
+    settings = []
+    if args.batch is not None:
+        settings.append(dict(label="explicit", batch=args.batch, size=args.size, ngf=args.ngf, blocks=args.blocks,
+                             ndf=args.ndf, patches=args.patches, layers=args.layers, identity=args.identity,
+                             mlp_width=args.mlp_width))
+    if args.reference:
+        settings += REFERENCE
+    if args.presets or not settings:
+        names = args.presets or (["ci", "cpu", "gpu"] if device.type == "cuda" else ["ci", "cpu"])
+        settings += [settings_of_preset(name) for name in names]
+    schedules = ["ctl", "cut-order"] if args.schedule == "both" else [args.schedule]
+    load_at_start = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the timings
+    rows = []
+    for setting in settings:
+        for schedule in schedules:
+            command = [sys.executable, __file__, "--one", json.dumps(setting), schedule, "--steps", str(args.steps),
+                       "--warmup", str(args.warmup)] + (["--device", args.device] if args.device else []) \
+                + (["--threads", str(args.threads)] if args.threads else [])
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{setting['label']} / {schedule} failed:\n{done.stderr}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{r['label']:24s} {schedule:9s} {r['iterations_per_s']:8.2f} it/s  "
+                  f"{r['peak_memory_mb']:8.0f} MB", flush=True)
+    record = {"date": date.today().isoformat(), "device": describe_device(device),
+              "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+              "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
+              "load_average_at_start": load_at_start, "note": args.note, "results": rows}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"translation_step_{device.type}{'_' + args.label if args.label else ''}.json"
+    out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
