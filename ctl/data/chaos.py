@@ -1,0 +1,162 @@
+"""Load CHAOS T2-SPIR MR (one DICOM series and one PNG mask per slice) into the canonical orientation.
+
+CHAOS (Kavur et al., Medical Image Analysis 2021) unpacks to ``Train_Sets/MR/<id>/T2SPIR/DICOM_anon/*.dcm``
+and ``Train_Sets/MR/<id>/T2SPIR/Ground/*.png`` (20 labelled MR subjects; the T1DUAL folders are not used here).
+``find_chaos_root`` accepts the folder holding ``MR/`` or the one above it.
+
+- **Slice order comes from geometry**, never from file names: each file's ImagePositionPatient is projected on
+  the slice normal (the cross product of the two ImageOrientationPatient directions) and files are sorted by
+  that position. Scanners often number files from the head down; a reader trusting names would turn the
+  volume upside down.
+- **Each PNG belongs to the DICOM file of the same name** (``IMG-0004-00012.png`` is the mask of
+  ``IMG-0004-00012.dcm``) and has that file's rows and columns. The masks are stacked in the DICOM files'
+  geometric order and reoriented together with the image, to LPS axes indexed (z, y, x) like BTCV.
+- Grey levels are decoded by range (``labels.decode_chaos_png``).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image
+
+from ctl.data.geometry import Volume
+from ctl.data.labels import decode_chaos_png
+
+
+def find_chaos_root(path: Path | str) -> Path:
+    """The folder holding ``MR/<id>/T2SPIR``, given it, the ``MR`` folder's parent's parent, or ``MR`` itself.
+
+    Raises:
+        FileNotFoundError: with the layout that was expected.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"CHAOS folder {path} does not exist; point --chaos at the folder holding MR/ "
+                                f"(CHAOS unpacks to Train_Sets/MR/<id>/T2SPIR/DICOM_anon and .../Ground)")
+    for candidate in (path, path / "Train_Sets", path.parent if path.name == "MR" else None):
+        if candidate is not None and (candidate / "MR").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no MR/ folder in {path} or {path / 'Train_Sets'}; CHAOS MR is expected as "
+                            f"MR/<id>/T2SPIR/DICOM_anon/*.dcm with masks in MR/<id>/T2SPIR/Ground/*.png")
+
+
+def list_chaos_cases(root: Path | str) -> list[int]:
+    """Subject ids (numeric folder names) under ``root/MR`` that have a ``T2SPIR`` folder.
+
+    Raises:
+        FileNotFoundError: when there is none.
+    """
+    mr = Path(root) / "MR"
+    ids = sorted(int(p.name) for p in mr.iterdir() if p.is_dir() and p.name.isdigit() and (p / "T2SPIR").is_dir())
+    if not ids:
+        raise FileNotFoundError(f"no <id>/T2SPIR folders in {mr}")
+    return ids
+
+
+def _floats(reader: sitk.ImageFileReader, tag: str, path: Path) -> np.ndarray:
+    if not reader.HasMetaDataKey(tag):
+        raise ValueError(f"{path}: DICOM tag {tag} is missing; cannot place the slice in space")
+    return np.array([float(v) for v in reader.GetMetaData(tag).split("\\")])
+
+
+def sorted_series(folder: Path | str) -> list[Path]:
+    """The DICOM files of ``folder`` ordered by position along the slice normal (lowest first).
+
+    Raises:
+        FileNotFoundError: no DICOM files.
+        ValueError: several series, slices of different orientation, duplicate or unevenly spaced positions.
+    """
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".dcm") \
+        if folder.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"no DICOM files (*.dcm) in {folder}")
+    series, positions, normal0 = {}, {}, None
+    reader = sitk.ImageFileReader()
+    for path in files:
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as err:
+            raise ValueError(f"{path} is not a readable DICOM file ({err.args[0].splitlines()[0][:120]})") from None
+        uid = reader.GetMetaData("0020|000e") if reader.HasMetaDataKey("0020|000e") else "?"
+        series.setdefault(uid, []).append(path)
+        orientation = _floats(reader, "0020|0037", path)
+        normal = np.cross(orientation[:3], orientation[3:])
+        if normal0 is None:
+            normal0 = normal
+        elif not np.allclose(normal, normal0, atol=1e-3):
+            raise ValueError(f"{path} is oriented differently from the other slices in {folder}")
+        positions[path] = float(_floats(reader, "0020|0032", path) @ normal0)
+    if len(series) > 1:
+        counts = {uid[-12:]: len(v) for uid, v in series.items()}
+        raise ValueError(f"{folder} mixes {len(series)} DICOM series (SeriesInstanceUID ...suffix: files {counts}); "
+                         f"keep one series (the T2-SPIR one) per folder")
+    ordered = sorted(files, key=positions.__getitem__)
+    gaps = np.diff([positions[p] for p in ordered])
+    if len(gaps) and gaps.min() < 1e-3:
+        raise ValueError(f"{folder}: two files share a slice position; is a series duplicated?")
+    if len(gaps) and gaps.max() > 1.1 * gaps.min():
+        raise ValueError(f"{folder}: slices are unevenly spaced ({gaps.min():.2f}-{gaps.max():.2f} mm); "
+                         f"a slice may be missing")
+    return ordered
+
+
+def _read_masks(ground: Path, dicoms: list[Path]) -> list[np.ndarray]:
+    """One decoded mask per DICOM file (same order), matched by file name."""
+    pngs = sorted(ground.glob("*.png")) if ground.is_dir() else []
+    if len(pngs) != len(dicoms):
+        raise ValueError(f"{ground} holds {len(pngs)} PNG masks but the series has {len(dicoms)} DICOM slices; "
+                         f"each slice needs exactly one mask")
+    by_stem = {p.stem: p for p in pngs}
+    if set(by_stem) == {d.stem for d in dicoms}:
+        matched = [by_stem[d.stem] for d in dicoms]
+    else:  # names differ: pair the n-th PNG with the n-th DICOM file in name order, and say so
+        warnings.warn(f"{ground}: PNG names do not match the DICOM names; pairing them in file-name order")
+        by_name = dict(zip(sorted(dicoms, key=lambda p: _natural(p.name)),
+                           sorted(pngs, key=lambda p: _natural(p.name))))
+        matched = [by_name[d] for d in dicoms]
+    return [decode_chaos_png(np.asarray(Image.open(p).convert("L")), source=str(p)) for p in matched]
+
+
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def load_chaos_case(root: Path | str, subject: int, need_labels: bool = True) -> Volume:
+    """T2-SPIR MR of CHAOS subject ``subject``: image in scanner units (float32), masks as classes, LPS (Z, H, W).
+
+    With ``need_labels=False`` (an unlabelled test subject) the label is all background.
+
+    Raises:
+        FileNotFoundError, ValueError: missing folders, a bad series (see ``sorted_series``), a PNG count or
+        size that does not match the series, unknown grey values.
+    """
+    folder = Path(root) / "MR" / str(subject) / "T2SPIR"
+    files = sorted_series(folder / "DICOM_anon")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(p) for p in files])
+    image = reader.Execute()
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"{folder}: expected a grey-level 3-D series, got {image.GetDimension()}-D with "
+                         f"{image.GetNumberOfComponentsPerPixel()} components")
+    if need_labels:
+        masks = _read_masks(folder / "Ground", files)
+        rows, cols = image.GetSize()[1], image.GetSize()[0]
+        for mask, path in zip(masks, files):
+            if mask.shape != (rows, cols):
+                raise ValueError(f"the mask of {path.name} is {mask.shape} but the slice is {(rows, cols)} "
+                                 f"(rows, cols)")
+        label = sitk.GetImageFromArray(np.stack(masks))  # (Z, H, W) in the same order as the files
+    else:
+        label = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    label.CopyInformation(image)
+    image, label = sitk.DICOMOrient(image, "LPS"), sitk.DICOMOrient(label, "LPS")
+    spacing = np.array(image.GetSpacing()[::-1], dtype=np.float64)
+    return Volume(image=sitk.GetArrayFromImage(image).astype(np.float32),
+                  label=sitk.GetArrayFromImage(label).astype(np.uint8), spacing=spacing, subject=f"mr{subject:04d}",
+                  domain="mr")

@@ -1,0 +1,86 @@
+"""Class ids, and how the two data sets encode them on disk.
+
+Our classes (used everywhere after loading) are ``0 background, 1 liver, 2 right kidney, 3 left kidney,
+4 spleen`` (``CLASS_NAMES``). "Right" and "left" are the patient's: the right kidney lies on the image's left in
+radiological display, which is why no augmentation may flip an image left-right.
+
+- BTCV (Multi-Atlas Labeling Beyond the Cranial Vault) labels 13 organs with ids 1-13; we keep four of them and
+  map every other id to background (``btcv_to_classes``).
+- CHAOS stores each MR slice's mask as an 8-bit PNG whose grey level names the organ: liver 63, right kidney 126,
+  left kidney 189, spleen 252. Readers are told to accept a range around each level, (55, 70], (110, 135],
+  (175, 200], (240, 255], because resampled masks may hold neighbouring values (``decode_chaos_png``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CLASS_NAMES = ("background", "liver", "right_kidney", "left_kidney", "spleen")
+BACKGROUND, LIVER, RIGHT_KIDNEY, LEFT_KIDNEY, SPLEEN = range(5)
+NUM_CLASSES = len(CLASS_NAMES)
+
+# BTCV label ids (from the challenge's label list).
+BTCV_NAMES = {
+    0: "background", 1: "spleen", 2: "right kidney", 3: "left kidney", 4: "gallbladder", 5: "esophagus",
+    6: "liver", 7: "stomach", 8: "aorta", 9: "inferior vena cava", 10: "portal and splenic vein",
+    11: "pancreas", 12: "right adrenal gland", 13: "left adrenal gland",
+}
+BTCV_TO_CLASS = {1: SPLEEN, 2: RIGHT_KIDNEY, 3: LEFT_KIDNEY, 6: LIVER}  # every other BTCV id -> background
+
+# CHAOS grey levels written for each class, and the (exclusive, inclusive] ranges a reader accepts.
+CHAOS_GREY = {LIVER: 63, RIGHT_KIDNEY: 126, LEFT_KIDNEY: 189, SPLEEN: 252}
+CHAOS_RANGES = {LIVER: (55, 70), RIGHT_KIDNEY: (110, 135), LEFT_KIDNEY: (175, 200), SPLEEN: (240, 255)}
+
+
+def btcv_to_classes(label: np.ndarray, source: str = "BTCV label") -> np.ndarray:
+    """Map BTCV ids (0-13) to our classes (0-4); other organs become background.
+
+    Raises:
+        ValueError: when ``label`` holds a value that is not a BTCV id (names ``source`` and the values).
+    """
+    values = np.unique(label)
+    unknown = [v for v in values.tolist() if v not in BTCV_NAMES]
+    if unknown:
+        raise ValueError(f"{source}: label values {unknown[:10]} are not BTCV ids 0-13; is this a BTCV label "
+                         f"file (label00NN.nii.gz) and not an image?")
+    lookup = np.zeros(max(BTCV_NAMES) + 1, dtype=np.uint8)
+    for btcv_id, cls in BTCV_TO_CLASS.items():
+        lookup[btcv_id] = cls
+    return lookup[np.asarray(label).astype(np.int64)]
+
+
+def classes_to_btcv(label: np.ndarray) -> np.ndarray:
+    """Our classes (0-4) as BTCV ids (the inverse of ``btcv_to_classes`` on the four organs)."""
+    lookup = np.zeros(NUM_CLASSES, dtype=np.uint8)
+    for btcv_id, cls in BTCV_TO_CLASS.items():
+        lookup[cls] = btcv_id
+    return lookup[label]
+
+
+def decode_chaos_png(grey: np.ndarray, source: str = "CHAOS mask") -> np.ndarray:
+    """CHAOS grey levels -> our classes: 0 stays background, each organ's range maps to its class.
+
+    Raises:
+        ValueError: when a pixel is neither 0 nor inside one of the four ranges (names ``source`` and values).
+    """
+    grey = np.asarray(grey)
+    if grey.ndim != 2:
+        raise ValueError(f"{source}: a CHAOS mask is one 2-D grey image, got shape {grey.shape}")
+    out = np.zeros(grey.shape, dtype=np.uint8)
+    known = grey == 0
+    for cls, (low, high) in CHAOS_RANGES.items():
+        inside = (grey > low) & (grey <= high)
+        out[inside] = cls
+        known |= inside
+    if not known.all():
+        bad = np.unique(grey[~known])
+        raise ValueError(f"{source}: grey values {bad[:10].tolist()} are outside the CHAOS ranges "
+                         f"{CHAOS_RANGES} (0 = background); is this an MR mask from the T2SPIR/Ground folder?")
+    return out
+
+
+def encode_chaos_png(label: np.ndarray) -> np.ndarray:
+    """Our classes (0-4) as the CHAOS grey levels 0/63/126/189/252 (uint8)."""
+    lookup = np.zeros(NUM_CLASSES, dtype=np.uint8)
+    for cls, grey in CHAOS_GREY.items():
+        lookup[cls] = grey
+    return lookup[label]
