@@ -1,4 +1,4 @@
-"""AdaptSegNet's output-space discriminator (Tsai et al., CVPR 2018, Sec. 3.3; used by ``ctl.methods.adaptseg``).
+"""AdaptSegNet's output-space discriminator (Tsai et al., CVPR 2018; used by ``ctl.methods.adaptseg``).
 
 It judges segmentations, not images: its input is the segmenter's softmax map (B, K, H, W), and it tells maps
 computed on source images (CT, where U was trained with labels) from maps computed on target images (MR).

@@ -1,0 +1,126 @@
+"""Time one training iteration of each method at each preset: iterations/s and peak memory.
+
+Usage: python benchmarks/training_step.py [--presets ci cpu] [--methods source_only oracle ours] [--steps 10]
+Writes benchmarks/results/training_step_<device>.json.
+
+Each (preset, method) pair runs in its own subprocess, so that its peak memory is its own: on CUDA the peak of
+``torch.cuda.max_memory_allocated`` (tensors only), on CPU the process's maximum resident set size (everything:
+Python, torch, the networks, activations, Adam's moments). A step is ``method.train_step`` on a batch of random
+slices of the preset's size and batch size (the data loader is left out: it is measured by the notebooks'
+times), after ``--warmup`` untimed steps; the reported time is the median of ``--steps`` timed steps. The JSON
+also gives the training time one method would take at that preset (median step x ``preset.iterations``),
+without data loading and checkpoints. Run it on an otherwise idle machine: the JSON records the machine and
+the 1-minute load average before and after (on a 2-core CPU, one other busy process can slow torch's two
+threads several times over).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def random_batch(preset, device: torch.device, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A batch with every key of an UnpairedSliceDataset item (MR labels included: the oracle reads them)."""
+    shape = (preset.batch_size, 1, preset.image_size, preset.image_size)
+    batch = {"ct": torch.rand(shape, generator=generator), "mr": torch.rand(shape, generator=generator),
+             "ct_label": torch.randint(0, 5, (shape[0], *shape[2:]), generator=generator),
+             "mr_label": torch.randint(0, 5, (shape[0], *shape[2:]), generator=generator)}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device_name: str | None) -> dict:
+    """Median seconds per ``train_step`` of one method at one preset, and its peak memory (run in a subprocess)."""
+    from ctl.device import pick_device
+    from ctl.methods import Amp, method_class
+    from ctl.presets import PRESETS
+
+    preset, device = PRESETS[preset_name], pick_device(device_name)
+    torch.manual_seed(0)
+    cls = method_class(method_name)
+    method = cls.from_preset(preset).to(device)
+    method.amp = Amp.for_device(device)
+    batch = random_batch(preset, device, torch.Generator().manual_seed(0))
+    batch = {k: batch[k] for k in cls.batch_keys}
+    method.setup(batch)
+    method.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for step in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        tic = time.perf_counter()
+        method.train_step(batch)
+        method.amp.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if step >= warmup:
+            times.append(time.perf_counter() - tic)
+    if device.type == "cuda":
+        peak_mb, memory = torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
+    else:
+        peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
+    step_s = statistics.median(times)
+    return {"preset": preset_name, "method": method_name, "batch_size": preset.batch_size,
+            "image_size": preset.image_size, "seconds_per_iteration": round(step_s, 5),
+            "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory,
+            "preset_iterations": preset.iterations,
+            "estimated_training_s": round(step_s * preset.iterations, 1), "amp": method.amp.enabled}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=None, help="default: ci cpu, plus gpu on CUDA")
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
+    parser.add_argument("--one", nargs=2, metavar=("PRESET", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # the subprocess: one pair, JSON on the last line of stdout
+        print(json.dumps(time_one(*args.one, args.steps, args.warmup, args.device)))
+        return
+
+    from ctl.device import describe_device, pick_device
+    from ctl.methods import METHODS
+
+    device = pick_device(args.device)
+    presets = args.presets or (["ci", "cpu", "gpu"] if device.type == "cuda" else ["ci", "cpu"])
+    methods = args.methods or list(METHODS)
+    load_before = os.getloadavg()[0]  # other processes slow CPU timings a lot: the JSON says how busy it was
+    rows = []
+    for preset in presets:
+        for method in methods:
+            command = [sys.executable, __file__, "--one", preset, method, "--steps", str(args.steps),
+                       "--warmup", str(args.warmup)] + (["--device", args.device] if args.device else [])
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"{preset}/{method} failed:\n{done.stderr}")
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"{preset:6s} {method:12s} {r['iterations_per_s']:8.2f} it/s  {r['peak_memory_mb']:8.0f} MB  "
+                  f"~{r['estimated_training_s']:.0f} s for {r['preset_iterations']} iterations", flush=True)
+    record = {"date": date.today().isoformat(), "device": describe_device(device),
+              "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+              "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "steps": args.steps,
+              "warmup": args.warmup, "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+              "results": rows}
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"training_step_{device.type}.json"
+    out.write_text(json.dumps(record, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,425 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Segmentation training: the joint objective, and the two bounds around it
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/ctl-teaching/ctl/blob/main/notebooks/04_segmentation_training.ipynb)
+#
+# **What this notebook teaches**
+# - the paper's full objective (eq. 1) term by term: which network computes each term, which gradient reaches
+#   which network, which of the two optimizers applies it;
+# - one iteration of the method in code: the discriminator first, then generator, projection head and
+#   segmenter together;
+# - the two reference points of every adaptation result: a U-Net trained on CT only (lower bound) and one
+#   trained on labelled MR (upper bound, it *uses target labels*);
+# - a training loop that can be stopped and resumed bit for bit (seeds, checkpoints, history);
+# - reading the outcome: loss curves, predictions on MR test slices, 2D and 3D Dice per organ.
+
+# %% [markdown]
+# **Setup.** On Colab the next cell installs `ctl` (it keeps Colab's own torch); everywhere else it does nothing.
+
+# %%
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
+                    "ctl @ git+https://github.com/ctl-teaching/ctl"], check=True)
+
+# %% tags=["parameters"]
+PRESET = "cpu"  # ci, cpu, gpu or paper; the environment variable CTL_PRESET overrides it
+DATA_SOURCE = "phantom"  # "phantom" (made here, nothing to download) or "real" (BTCV + CHAOS, see notebook 01)
+DATA_DIR = "../data"  # raw and prepared data
+RUN_DIR = "../runs/notebooks"  # trained models, figures and results
+SEED = 0
+
+# %%
+from ctl.notebook import setup_notebook
+
+ctx = setup_notebook("04_segmentation_training", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
+
+# %% [markdown]
+# ## 1. The objective, term by term
+#
+# Notation: $x^s$ a CT slice with labels $y^s$, $x^t$ an MR slice (no labels), $G$ the CT→MR generator,
+# $x^{s\to t} = G(x^s)$ the translated CT, $D$ the discriminator, $G_{enc}$ the encoder half of $G$, $F$ the
+# projection head of PatchNCE, $U$ the U-Net. The paper trains all of them on one objective (eq. 1):
+#
+# $$\mathcal{L}_{tot} = \mathcal{L}_{gen} + \mathcal{L}_{dis} + \mathcal{L}_{seg} + \mathcal{L}_{PatchNCE}.$$
+#
+# The four terms pull on different networks:
+#
+# | term | eq. | what it compares | gradient reaches | applied by |
+# |---|---|---|---|---|
+# | $\mathcal{L}_{dis} = \mathbb{E}[D(G(x^s))^2] + \mathbb{E}[(D(x^t)-1)^2]$ | 3 | D's scores of translated CT (target 0) and real MR (target 1); $G(x^s)$ is detached | $D$ | Adam #2 |
+# | $\mathcal{L}_{gen} = \mathbb{E}[(D(G(x^s))-1)^2]$ | 2 | D's score of translated CT, now with target 1 | $G$ (through a frozen $D$) | Adam #1 |
+# | $\mathcal{L}_{PatchNCE} = \mathcal{L}^S(x^s, G(x^s)) + \mathcal{L}^T(x^t, G(x^t))$ | 4-11 | each patch of the translation must pick its own source patch among the others, in $F(G_{enc}(\cdot))$ | $G$, $F$ | Adam #1 |
+# | $\mathcal{L}_{seg} = \mathcal{L}_{wce} + \mathcal{L}_{dl}$ on $(U(G(x^s)), y^s)$ | 12-14 | U's prediction on translated CT against the CT labels | $U$ and $G$ | Adam #1 |
+#
+# "Minimising" a sum whose terms fight each other ($D$ wants $\mathcal{L}_{dis}$ small, $G$ wants
+# $\mathcal{L}_{gen}$ small, and the two are the same score seen from both sides) is really a game: each
+# player descends its own terms with its own optimizer. The paper says so in its settings: two Adam optimizers
+# (lr 0.0002), *one for the generator and the segmentation network, one for the discriminator*. We add $F$ to
+# the first, as CUT does (F has no other optimizer), and take CUT's betas (0.5, 0.999) for both.
+#
+# **Order within an iteration.** As in CUT: translate the batch once; step $D$ on $\mathcal{L}_{dis}$; then,
+# with $D$'s parameters frozen (it still passes gradients back to $G$), step $G$, $F$, $U$ on
+# $\mathcal{L}_{gen} + \mathcal{L}_{PatchNCE} + \mathcal{L}_{seg}$.
+#
+# **Does $\mathcal{L}_{seg}$ reach $G$?** Putting $G$ and $U$ in one optimizer changes nothing unless the
+# gradient of $\mathcal{L}_{seg}$ flows through $x^{s\to t}$ into $G$, so we let it (the default
+# `seg_grad_to_generator=True`). $G$ is then also asked to keep what $U$ needs to find the organs, a
+# task-driven content term beside PatchNCE. The risk is a translation bent towards "easy for $U$" rather than
+# "like MR"; $\mathcal{L}_{gen}$ holds it to MR's look. `OursConfig(seg_grad_to_generator=False)` trains $U$
+# on a detached $G(x^s)$ for comparison.
+#
+# **F from the first batch.** $F$ is one small MLP per encoder layer, and its input width is that layer's
+# channel count. CUT creates it on the first batch; so do we (`Method.setup`), before Adam #1 is built.
+
+# %% [markdown]
+# ## 2. One iteration, as code
+#
+# This is the method's whole training step (`ctl/methods/ours.py`); the loop around it only feeds batches,
+# counts iterations and saves checkpoints. The `self.amp` calls are plain `backward()` and `step()` on a CPU;
+# on a GPU they add mixed precision (section 9).
+
+# %%
+import inspect
+
+from IPython.display import Code, Markdown, display
+
+from ctl.methods import Ours
+
+display(Code(inspect.getsource(Ours.train_step), language="python"))
+
+# %% [markdown]
+# ## 3. The methods, one interface
+#
+# Every method of Table 1 is a small module on one interface (`ctl.methods.base.Method`): what it builds, one
+# training step, and which network segments at test time. All of them use the same U-Net, the same training
+# data, the same number of segmenter updates (`preset.iterations`) and the same evaluation, so that a
+# difference in Dice comes from the method. Each declares the batch keys it reads; the loop gives MR labels
+# only to a method that declares `uses_target_labels`, which only the oracle does.
+
+# %%
+from ctl.methods import METHODS
+
+rows = ["| method | what it is | reads | uses MR labels |", "|---|---|---|---|"]
+for name, cls in METHODS.items():
+    flag = "**yes (upper bound)**" if cls.uses_target_labels else "no"
+    rows.append(f"| `{name}` | {cls.description} | {', '.join(cls.batch_keys)} | {flag} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# ## 4. Data
+#
+# The phantom prepared as in notebook 01. A training item pairs a CT slice and its labels with an MR slice
+# drawn independently (the two are *unpaired*: different subjects, different anatomy). The MR labels exist on
+# disk (the oracle and the evaluation read them), but the other methods never receive them.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ctl import data
+
+prepared = data.ensure_phantom_prepared(ctx.data_dir, ctx.preset, ctx.seed)
+train_set = data.UnpairedSliceDataset(prepared, split="train")
+print(f"prepared data: {prepared}")
+print(f"training items (CT training slices): {len(train_set)}; keys of an item: {sorted(train_set[0])}")
+print(f"MR test subjects: {data.subject_ids(prepared, 'mr', 'test')}")
+
+# %%
+from matplotlib.colors import ListedColormap
+from scipy import ndimage
+
+ORGAN_COLOURS = ListedColormap(["none", "tab:cyan", "tab:blue", "tab:pink", "tab:red"])  # as the paper's Fig. 3
+
+
+def show_labels(ax, image, label=None, title=""):
+    """An image in grey with organ labels as coloured overlay (notebook 04)."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    if label is not None:
+        ax.imshow(np.ma.masked_equal(label, 0), cmap=ORGAN_COLOURS, vmin=0, vmax=4, alpha=0.45,
+                  interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def body_box(image, margin=2):
+    """Row and column slices around the body, to crop the empty border (notebook 04). The body: pixels above 0.1,
+    opened twice so that background noise does not count; the whole slice if nothing is left."""
+    body = ndimage.binary_opening(np.asarray(image) > 0.1, iterations=2)
+    if not body.any():
+        return slice(None), slice(None)
+    rows, cols = np.nonzero(body)
+    return (slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
+            slice(max(cols.min() - margin, 0), cols.max() + margin + 1))
+
+
+item = train_set[len(train_set) // 2]
+ct_box, mr_box = body_box(item["ct"][0].numpy()), body_box(item["mr"][0].numpy())
+fig, axes = plt.subplots(1, 3, figsize=(8, 2.8))
+show_labels(axes[0], item["ct"][0][ct_box], None, "CT slice $x^s$")
+show_labels(axes[1], item["ct"][0][ct_box], item["ct_label"][ct_box], "its labels $y^s$")
+show_labels(axes[2], item["mr"][0][mr_box], None, "an unpaired MR slice $x^t$")
+fig.tight_layout()
+ctx.save_figure(fig, "training-item")
+plt.show()
+
+# %% [markdown]
+# ## 5. Training the three methods
+#
+# `load_or_train` trains a method into its own run folder (`RUN_DIR/train/<method>-<preset>-seed<seed>/`),
+# or loads it when that folder already holds a finished run of the same configuration (so notebook 05 reuses
+# these models). A folder made with another configuration (say, after a change of the preset table) is renamed
+# `<name>.replaced-<date-time>` and the method trained again. The folder holds `config.json`, `history.json` (one row of losses per iteration),
+# checkpoints every `preset.checkpoint_every` iterations, and `final.pt`.
+#
+# **Stopping and resuming.** Interrupt the next cell (or lose the Colab session) and run it again: each
+# method continues from its last checkpoint. The checkpoint stores every network, both optimizers, every
+# random-number generator, and the loss history; the data order is a function of the seed and the iteration
+# alone. On a CPU the resumed run repeats the uninterrupted run's losses exactly (`tests/test_training.py`
+# checks this), as long as the number of CPU threads is the same (a different thread count sums in another
+# order and drifts in the last bits).
+#
+# The training times below are wall-clock seconds of the run that made each model (kept in its `summary.json`,
+# so they are shown also when a model is loaded); they grow a lot when other programs share the CPU.
+
+# %%
+from ctl.training import load_history, load_or_train, read_summary, run_folder
+
+NAMES = ("source_only", "oracle", "ours")
+methods, histories, seconds = {}, {}, {}
+for name in NAMES:
+    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed)
+    methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
+                                  on_config_change="retrain")
+    histories[name] = load_history(folder)
+    seconds[name] = read_summary(folder)["seconds"]  # the training time, also when the run was loaded
+    ctx.record(f"train_seconds_{name}", round(seconds[name], 1), "s")
+
+rows = ["| method | iterations | batch | training time (s) | s / iteration |", "|---|---|---|---|---|"]
+for name in NAMES:
+    n = len(histories[name]["iteration"])
+    rows.append(f"| `{name}` | {n} | {ctx.preset.batch_size} | {seconds[name]:.0f} | {seconds[name] / n:.3f} |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# ## 6. Loss curves
+#
+# Left, the paper's method. $\mathcal{L}_{dis}$ and $\mathcal{L}_{gen}$ (LSGAN) should hover rather than go to
+# zero: if $D$ could not tell at all, it would output 0.5 for everything, giving $\mathcal{L}_{dis} = 0.25 + 0.25
+# = 0.5$ and $\mathcal{L}_{gen} = 0.25$; a discriminator that wins outright leaves the generator no useful
+# gradient. Each PatchNCE term is a cross-entropy over $S$ candidate patches (the positive and $S-1$ negatives),
+# so a blind guess costs $\log S$ (dashed line); with the temperature $\tau = 0.07$ a confident wrong match costs
+# more, so the terms can start above it, and they fall as patches become recognisable in their translation. Right, $\mathcal{L}_{seg}$ of the three methods: each
+# falls on its own training images, which says nothing yet about MR: `source_only` is fitted on CT.
+
+# %%
+def smooth(values, width):
+    """Moving average over ``width`` iterations (notebook 04's loss curves)."""
+    width = max(1, min(width, len(values)))
+    return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
+width = max(1, ctx.preset.iterations // 50)
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+ours_history = histories["ours"]
+for key, label in (("d", r"$L_{dis}$ (eq. 3)"), ("gan", r"$L_{gen}$ (eq. 2)"), ("nce_source", r"$L^S_{NCE}$ (eq. 5)"),
+                   ("nce_target", r"$L^T_{NCE}$ (eq. 8)"), ("seg", r"$L_{seg}$ (eq. 12)")):
+    if key in ours_history:
+        values = smooth(ours_history[key], width)
+        axes[0].plot(np.arange(len(values)) + width, values, label=label)
+axes[0].axhline(np.log(ctx.preset.num_patches), color="0.5", linestyle="--", linewidth=1,
+                label=f"log S = log {ctx.preset.num_patches}")
+axes[0].set(title="ours: every term", xlabel="iteration", ylabel=f"loss (moving average of {width})")
+axes[0].legend(fontsize=8)
+for name in NAMES:
+    values = smooth(histories[name]["seg"], width)
+    suffix = " (upper bound, MR labels)" if METHODS[name].uses_target_labels else ""
+    axes[1].plot(np.arange(len(values)) + width, values, label=f"{name}{suffix}")
+axes[1].set(title=r"$L_{seg}$ on each method's own training images", xlabel="iteration")
+axes[1].legend(fontsize=8)
+ctx.save_figure(fig, "loss-curves")
+plt.show()
+
+# %% [markdown]
+# ## 7. What the generator learned
+#
+# The segmenter of `ours` never sees raw CT: it learns on $G(x^s)$ with the CT labels. Below: a CT test slice,
+# its translation, the translation with the CT labels on top (do the organs of $G(x^s)$ sit under their labels?),
+# and a real MR slice to compare the appearance with (not the anatomy: the subjects differ).
+#
+# Do not expect a photograph. GANs need many iterations; at the `cpu` preset (1000 iterations of batch 4) the
+# translation is rough: what $U$ needs is that each organ gets MR's contrast relative to its neighbours (the liver
+# dark, the spleen and kidneys bright) at the right place, and the Dice scores below measure whether that was
+# enough. The `gpu` preset trains 20 times longer with the reference network sizes.
+
+# %%
+import torch
+
+ours = methods["ours"]
+ct_test = data.load_volume(prepared, "ct", data.subject_ids(prepared, "ct", "test")[0])
+mr_test = data.load_volume(prepared, "mr", data.subject_ids(prepared, "mr", "test")[0])
+ct_z = int(np.argmax((ct_test.label > 0).sum(axis=(1, 2))))  # the slice with the most organ pixels
+mr_z = int(np.argmax((mr_test.label > 0).sum(axis=(1, 2))))
+with torch.no_grad():
+    ours.eval()
+    fake = ours.translator.translate(torch.from_numpy(ct_test.image[ct_z][None, None]).to(ctx.device))
+ct_box, mr_box = body_box(ct_test.image[ct_z]), body_box(mr_test.image[mr_z])
+fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+show_labels(axes[0], ct_test.image[ct_z][ct_box], None, f"CT {ct_test.subject}, slice {ct_z}")
+show_labels(axes[1], fake[0, 0].cpu().numpy()[ct_box], None, "G(CT): translated")
+show_labels(axes[2], fake[0, 0].cpu().numpy()[ct_box], ct_test.label[ct_z][ct_box], "G(CT) with the CT labels")
+show_labels(axes[3], mr_test.image[mr_z][mr_box], None, f"real MR {mr_test.subject}")
+fig.tight_layout()
+ctx.save_figure(fig, "translation")
+plt.show()
+
+# %% [markdown]
+# ## 8. Predictions on MR test slices
+#
+# Each method's `segmenter` (the U-Net in all three) is applied to whole MR test volumes slice by slice
+# (`ctl.training.predict_volume`). One slice per test subject, the one with the most organ pixels; colours as in
+# the paper's Fig. 3: liver cyan, right kidney blue, left kidney pink, spleen red. Right and left are the
+# patient's: the right kidney is on the image's left.
+
+# %%
+from ctl.training import predict_volume
+
+mr_ids = data.subject_ids(prepared, "mr", "test")
+volumes = {sid: data.load_volume(prepared, "mr", sid) for sid in mr_ids}
+predictions = {name: {sid: predict_volume(methods[name].segmenter, v.image, ctx.device) for sid, v in volumes.items()}
+               for name in NAMES}
+
+shown = mr_ids[:3]
+fig, axes = plt.subplots(len(shown), 5, figsize=(10, 1.7 * len(shown)), squeeze=False)
+for row, sid in zip(axes, shown):
+    volume = volumes[sid]
+    z = int(np.argmax((volume.label > 0).sum(axis=(1, 2))))
+    box = body_box(volume.image[z])
+    show_labels(row[0], volume.image[z][box], None, f"MR {sid}, slice {z}")
+    show_labels(row[1], volume.image[z][box], volume.label[z][box], "truth")
+    for ax, name in zip(row[2:], NAMES):
+        title = "oracle (upper bound)" if name == "oracle" else name
+        show_labels(ax, volume.image[z][box], predictions[name][sid][z][box], title)
+fig.tight_layout()
+ctx.save_figure(fig, "mr-predictions")
+plt.show()
+
+# %% [markdown]
+# ## 9. Dice on the MR test subjects
+#
+# **3D Dice** (the paper's measure): per organ and per test volume, $2|P\cap T| / (|P| + |T|)$ over all voxels
+# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice**: the same formula per
+# slice, averaged over the slices where the truth or the prediction holds the organ (a slice with a false
+# positive only scores 0). 2D Dice weighs small end slices as much as large central ones, so it is usually
+# lower; it is reported because many 2D papers use it. Notebook 05 adds ASSD and the full Table 1.
+
+# %%
+from ctl.metrics import ORGAN_LABELS, dice
+from ctl.table1 import ORGAN_ORDER as ORGANS  # the paper's column order: spleen, left kidney, right kidney, liver
+from ctl.table1 import ORGAN_TITLES
+
+
+def dice_2d(pred, truth):
+    """Mean slice-wise Dice over slices where either mask is non-empty (notebook 04); NaN if there are none."""
+    scores = [dice(p, t) for p, t in zip(pred, truth) if p.any() or t.any()]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+scores = {}  # (method, organ, "3D"/"2D") -> per-volume values
+for name in NAMES:
+    for organ in ORGANS:
+        k = ORGAN_LABELS[organ]
+        scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
+        scores[name, organ, "2D"] = [dice_2d(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
+
+for kind in ("3D", "2D"):
+    rows = [f"| {kind} Dice (%) | " + " | ".join(ORGAN_TITLES[o] for o in ORGANS) + " | Mean |",
+            "|---|" + "---|" * (len(ORGANS) + 1)]
+    for name in NAMES:
+        means = [100 * np.nanmean(scores[name, organ, kind]) for organ in ORGANS]
+        label = "`oracle` (upper bound, uses MR labels)" if name == "oracle" else f"`{name}`"
+        rows.append(f"| {label} | " + " | ".join(f"{m:.1f}" for m in means) + f" | {np.mean(means):.1f} |")
+        ctx.record(f"dice_{kind.lower()}_mean_{name}", round(float(np.mean(means)), 2), "%")
+    display(Markdown("\n".join(rows)))
+print(f"{len(mr_ids)} MR test subject(s), preset {ctx.preset.name}")
+
+# %%
+mean_3d = {name: 100 * np.mean([np.nanmean(scores[name, o, "3D"]) for o in ORGANS]) for name in NAMES}
+gap = mean_3d["ours"] - mean_3d["source_only"]
+between_bounds = mean_3d["oracle"] - mean_3d["source_only"]
+print(f"mean 3D Dice: source_only {mean_3d['source_only']:.1f} %, ours {mean_3d['ours']:.1f} %, "
+      f"oracle (upper bound, MR labels) {mean_3d['oracle']:.1f} %")
+print(f"ours - source_only = {gap:+.1f} points of mean 3D Dice")
+if between_bounds >= 1:
+    print(f"that is {100 * gap / between_bounds:.0f} % of the distance between the bounds ({between_bounds:.1f} points)")
+else:
+    print("the two bounds are less than a point apart: nothing to compare against")
+ctx.record("dice_3d_gain_ours_over_source_only", round(float(gap), 2), "points")
+if ctx.preset.name == "ci":
+    print("(ci preset: a few iterations on tiny images, a smoke test; these numbers mean nothing)")
+
+# %% [markdown]
+# How to read these numbers: the distance between `source_only` and the oracle is the domain shift of the
+# phantom (the same U-Net, trained as long, on CT or on MR). Translation closes part of it when $G$ keeps the
+# anatomy of the CT slice and gives it MR's contrasts; the fraction printed above says how much. At the `ci`
+# preset nothing is trained long enough for this comparison to mean anything; run the `cpu` preset (the
+# default) for results.
+
+# %% [markdown]
+# ## 10. On a GPU
+#
+# - **Device.** `ctx.device` picks CUDA, then Apple MPS, then the CPU; every method follows it.
+# - **Mixed precision.** On CUDA every forward pass runs under `torch.autocast`: in bfloat16 where the GPU
+#   supports it (Ampere and later; no loss scaling needed), in float16 otherwise (Colab's T4), with one
+#   `GradScaler` shared by both optimizers (scale each loss, step each optimizer, update the scale once per
+#   iteration). It roughly halves activation memory; `TrainConfig(amp=False)` switches it off.
+# - **Batch size and sizes.** The `gpu` preset trains on 256 x 256 slices with the reference networks (ResNet
+#   generator with 64 filters and 9 blocks, 70 x 70 PatchGAN, 256 patches per layer), batch 8; the data loader
+#   then uses up to 4 worker processes.
+# - **Long runs.** Outside a notebook, `python -m ctl train --method ours --data PREPARED --preset gpu
+#   --out runs/ours-gpu` trains the same way and `--resume` continues after an interruption; the run folder is
+#   the one `load_or_train` reads, so the notebook then just loads it.
+#
+# The times measured by `benchmarks/training_step.py` (one iteration of each method, without data loading; the
+# training time is that step times `preset.iterations`). A load average above the number of cores means other
+# programs were running and the times are too long.
+
+# %%
+import json
+from pathlib import Path
+
+bench = Path("../benchmarks/results")
+rows = ["| device (date, load average) | preset | method | iterations / s | peak memory (MB) | training time (min) |",
+        "|---|---|---|---|---|---|"]
+for path in sorted(bench.glob("training_step_*.json")):
+    record = json.loads(path.read_text())
+    where = f"{record['device']} ({record['date']}, load {max(record.get('load_average_1min', [float('nan')])):.1f})"
+    for r in record["results"]:
+        rows.append(f"| {where} | {r['preset']} | `{r['method']}` | {r['iterations_per_s']:.2f} | "
+                    f"{r['peak_memory_mb']:.0f} | {r['estimated_training_s'] / 60:.1f} |")
+display(Markdown("\n".join(rows) if len(rows) > 2 else "No benchmark has been run yet: "
+                 "`python benchmarks/training_step.py` writes one."))
+
+# %% [markdown]
+# **What to remember.** Eq. 1 is a game between two optimizers: $D$ alone on $\mathcal{L}_{dis}$, and $G$, $F$,
+# $U$ together on everything else, $D$ first in each iteration. The segmenter only ever sees translated CT,
+# so what it can do on MR depends on how faithfully $G$ keeps the anatomy, which is what PatchNCE is for.
+# The bounds make the result readable: how much of the distance from CT-only training to MR-label training
+# did the method close? Notebook 05 compares all methods of Table 1 with Dice and ASSD.
