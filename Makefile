@@ -30,11 +30,13 @@ test: venv
 unit: venv
 	$(PY) -m pytest -q tests
 
+# The data and run folders are the notebooks' own defaults (../data, ../runs/notebooks), so that nbval, which
+# cannot pass parameters, reuses the phantom and the models trained here instead of training them again.
 notebooks-ci: venv
-	$(PY) -m ctl run-notebooks --preset ci --out build/notebooks --data build/data
+	$(PY) -m ctl run-notebooks --preset ci --out build/notebooks --data data --run runs/notebooks
 
 nbval: venv
-	CTL_PRESET=ci MPLBACKEND=Agg $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
+	CTL_PRESET=ci $(PY) -m pytest -q -p no:cacheprovider --nbval-lax notebooks
 
 # Notebook sources: notebooks/*.py (jupytext percent) are paired with notebooks/*.ipynb.
 sync: venv
@@ -42,8 +44,8 @@ sync: venv
 
 # Re-execute the notebooks and keep their outputs in the committed .ipynb (see README, "Notebooks in git").
 refresh-outputs: venv
-	$(PY) -m ctl run-notebooks --preset $(PRESET) --out build/refresh --data data
-	cp build/refresh/[0-9][0-9]_*.ipynb notebooks/
+	$(PY) -c "from ctl.run_notebooks import refresh_outputs; refresh_outputs('$(PRESET)')"
+	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
 
 bench: venv
 	$(PY) benchmarks/run_all.py

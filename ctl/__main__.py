@@ -18,11 +18,80 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
     out = Path(args.out).resolve()
     try:
-        run_series(args.preset, out, data_dir=Path(args.data).resolve(), run_dir=out / "run", seed=args.seed,
+        run_dir = Path(args.run).resolve() if args.run else out / "run"
+        run_series(args.preset, out, data_dir=Path(args.data).resolve(), run_dir=run_dir, seed=args.seed,
                    cell_timeout_s=args.cell_timeout, only=args.only)
     except NotebookFailed as err:
         print(f"NOTEBOOK FAILED: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ctl.presets import get_preset
+    from ctl.training import TrainingDiverged, checkpoints, read_summary, train
+
+    out = Path(args.out)
+    if (out / "final.pt").exists():
+        print(f"{out} is already trained (final.pt); nothing to do")
+        return 0
+    if args.resume and not checkpoints(out):
+        print(f"--resume: no checkpoint in {out}; starting from iteration 0")
+    try:
+        train(args.method, Path(args.data), get_preset(args.preset), out, seed=args.seed, device=args.device,
+              resume=args.resume)
+    except TrainingDiverged as err:
+        print(f"DIVERGED: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = read_summary(out)
+    print(f"trained {args.method}: {summary['iterations']} iterations in {summary['seconds']:.0f} s on "
+          f"{summary['device']}; weights in {out / 'final.pt'}")
+    return 0
+
+
+def _phantom(args: argparse.Namespace) -> int:
+    import time
+
+    from ctl.data.write import generate_phantom
+
+    start = time.perf_counter()
+    try:
+        out = generate_phantom(Path(args.out), n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed, size=args.size,
+                               progress=args.verbose)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"phantom: {args.n_ct} CT (BTCV layout) + {args.n_mr} MR (CHAOS layout), {args.size} px, seed {args.seed}, "
+          f"in {time.perf_counter() - start:.1f} s -> {out}")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from ctl.data.prepared import prepare
+
+    try:
+        out = prepare(args.btcv, args.chaos, args.out, args.size, paired_dir=args.paired, split=args.split,
+                      seed=args.seed, test_fraction=args.test_fraction)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"prepared data in {out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ctl.evaluate import evaluate_folder
+
+    try:
+        _, text = evaluate_folder(Path(args.run), Path(args.data), device=args.device, preset=args.preset,
+                                  include_paper=not args.no_paper)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 
@@ -41,12 +110,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="ci")
     p.add_argument("--out", default="build/notebooks", help="executed copies and their stdout/stderr go here")
     p.add_argument("--data", default="build/data", help="data folder for this execution")
+    p.add_argument("--run", default=None, help="run folder (trained models, figures); default OUT/run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cell-timeout", type=int, default=600, help="seconds one cell may run (default 600)")
     p.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
     p.set_defaults(func=_run_notebooks)
 
     # Commands of the other modules register themselves here, one line each.
+    p = commands.add_parser("phantom", help="write the synthetic CT/MR phantom in BTCV and CHAOS layouts")
+    p.add_argument("--out", required=True, help="folder for btcv/, chaos/, paired_mr/ (evaluation only)")
+    p.add_argument("--n-ct", type=int, default=30, help="CT subjects (default 30, as BTCV)")
+    p.add_argument("--n-mr", type=int, default=20, help="MR subjects (default 20, as CHAOS T2-SPIR)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=256, help="in-plane pixels of every slice (default 256)")
+    p.add_argument("--verbose", action="store_true", help="print one line per subject")
+    p.set_defaults(func=_phantom)
+
+    p = commands.add_parser("prepare", help="preprocess BTCV + CHAOS (real or phantom) into a prepared folder")
+    p.add_argument("--btcv", required=True, help="BTCV folder (holding img/ and label/, or RawData above them)")
+    p.add_argument("--chaos", required=True, help="CHAOS folder (holding MR/<id>/T2SPIR, or Train_Sets above)")
+    p.add_argument("--out", required=True, help="prepared folder to write (replaced if present)")
+    p.add_argument("--size", type=int, default=256, help="slices are resampled to size x size (default 256)")
+    p.add_argument("--paired", default=None, help="phantom only: its paired_mr/ folder (evaluation only)")
+    p.add_argument("--split", default="random", choices=["random", "sifa"],
+                   help="random: seeded 80/20 by subject; sifa: SIFA's fixed test subjects (real data)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random split")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share of subjects held out (default 0.2)")
+    p.set_defaults(func=_prepare)
+
+    p = commands.add_parser("train", help="train one method into a run folder (checkpoints, resume, history)")
+    p.add_argument("--method", required=True, help="source_only, oracle (reads MR labels), ours, or a baseline")
+    p.add_argument("--data", required=True, help="prepared data folder (see CONTRIBUTING.md, 'Prepared data')")
+    p.add_argument("--preset", default="cpu", help="ci, cpu, gpu or paper (default: cpu); sizes and iterations")
+    p.add_argument("--out", required=True, help="run folder: config.json, checkpoints/, history.json, final.pt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
+    p.set_defaults(func=_train)
+
+    p = commands.add_parser("evaluate", help="Dice and ASSD of trained run folders on the MR test volumes; Table 1")
+    p.add_argument("--run", required=True, help="a run folder made by `ctl train`, or a folder of such folders")
+    p.add_argument("--data", required=True, help="the prepared data folder the runs were trained on")
+    p.add_argument("--preset", default=None, help="only the runs of this preset (needed if --run holds several)")
+    p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
+    p.add_argument("--no-paper", action="store_true", help="leave the paper's printed rows out of the table")
+    p.set_defaults(func=_evaluate)
     return parser
 
 

@@ -48,7 +48,7 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / path.name
     os.environ["CTL_PRESET"] = env_preset  # the kernel inherits it: same preset as the parameters say
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend embeds the figures in the executed copy
     with open(out_dir / f"{path.stem}.stdout.txt", "w") as stdout, \
             open(out_dir / f"{path.stem}.stderr.txt", "w") as stderr:
         try:
@@ -108,6 +108,25 @@ def write_summary(run_dir: Path, preset: str, records: list[dict]) -> tuple[Path
     md_path = run_dir / "summary.md"
     md_path.write_text("\n".join(lines) + "\n")
     return json_path, md_path
+
+
+def refresh_outputs(preset: str, cell_timeout_s: int = 1800) -> None:
+    """Execute every committed notebook in place on a fresh kernel, in order, with its own default parameters
+    and ``CTL_PRESET=preset``, so that ``notebooks/*.ipynb`` carry the outputs of a real run (``make
+    refresh-outputs``). No parameters are injected, so each notebook stays paired with its jupytext script."""
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ["CTL_PRESET"] = preset
+    os.environ.pop("MPLBACKEND", None)
+    for path in notebook_paths():
+        print(f"refreshing {path.name} at preset {preset} ...", flush=True)
+        nb = nbformat.read(path, as_version=4)
+        NotebookClient(nb, timeout=cell_timeout_s, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        nbformat.write(nb, path)
 
 
 def demo(preset: str = "cpu", runs_root: Path = REPO_ROOT / "runs", data_dir: Path = REPO_ROOT / "data",
