@@ -9,6 +9,7 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -110,10 +111,11 @@ def write_summary(run_dir: Path, preset: str, records: list[dict]) -> tuple[Path
     return json_path, md_path
 
 
-def refresh_outputs(preset: str, cell_timeout_s: int = 1800) -> None:
+def refresh_outputs(preset: str, cell_timeout_s: int = 1800, only: Iterable[str] = ()) -> None:
     """Execute every committed notebook in place on a fresh kernel, in order, with its own default parameters
     and ``CTL_PRESET=preset``, so that ``notebooks/*.ipynb`` carry the outputs of a real run (``make
-    refresh-outputs``). No parameters are injected, so each notebook stays paired with its jupytext script."""
+    refresh-outputs``). No parameters are injected, so each notebook stays paired with its jupytext script.
+    ``only``: notebook stems (e.g. "05_dice_assd_comparison") to refresh instead of all of them."""
     import os
 
     import nbformat
@@ -121,7 +123,11 @@ def refresh_outputs(preset: str, cell_timeout_s: int = 1800) -> None:
 
     os.environ["CTL_PRESET"] = preset
     os.environ.pop("MPLBACKEND", None)
-    for path in notebook_paths():
+    paths = notebook_paths()
+    unknown = set(only) - {p.stem for p in paths}
+    if unknown:
+        raise ValueError(f"no notebook called {sorted(unknown)}; choose from {[p.stem for p in paths]}")
+    for path in [p for p in paths if not only or p.stem in only]:
         print(f"refreshing {path.name} at preset {preset} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=cell_timeout_s, kernel_name="python3",

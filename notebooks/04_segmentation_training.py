@@ -90,11 +90,57 @@ ctx = setup_notebook("04_segmentation_training", PRESET, DATA_SOURCE, DATA_DIR, 
 # channel count. CUT creates it on the first batch; so do we (`Method.setup`), before Adam #1 is built.
 
 # %% [markdown]
+# ### The segmentation loss (eq. 12-14), and a misprint in eq. 14
+#
+# $U$ outputs class scores per pixel; after a softmax, $p_i^c$ is the probability of class $c$ (background,
+# liver, right kidney, left kidney, spleen: $N_C = 5$) at pixel $i$, and $g_i^c \in \{0, 1\}$ the one-hot CT
+# label. Eq. 12 adds two terms that fail in different ways:
+#
+# - **weighted cross-entropy** (eq. 13), $\mathcal{L}_{wce} = -\frac{1}{N}\sum_i \sum_c w_c\, g_i^c \log p_i^c$
+#   with $w_c = 1 - N_c / N$ ($N_c$ pixels of class $c$ among the $N$ of the batch). Background covers most of
+#   a slice, so unweighted CE is won by predicting background; the weight makes a kidney pixel count far more
+#   than a background pixel.
+# - **soft Dice** (eq. 14), which scores the overlap of each class as a whole, whatever its size.
+#
+# Eq. 14 as printed reads $1 - \sum_c \frac{\sum_i p_i^c g_i^c}{\sum_i (p_i^c)^2 + \sum_i (g_i^c)^2}$. Check it
+# on a perfect prediction, $p = g$: each class gives $\frac{\sum g}{2 \sum g} = \frac12$, so the loss is
+# $1 - N_C/2 = -1.5$, not 0, and it can go below zero. The factor 2 of the Dice coefficient and the average
+# over classes were lost in print. We implement the soft Dice of V-Net (Milletari et al., 2016) that it is
+# meant to be:
+#
+# $$\mathcal{L}_{dl} = 1 - \frac{1}{N_C}\sum_c \frac{2\sum_i p_i^c g_i^c}{\sum_i (p_i^c)^2 + \sum_i (g_i^c)^2},$$
+#
+# 0 for a perfect prediction and 1 for one that misses every class. The cell below computes both versions on a
+# perfect and on a disjoint prediction (a tiny 2 x 5 label map, every class present); `ctl.losses.dice_loss`
+# is the corrected one (`tests/test_losses_segmentation.py` also checks it against MONAI's `DiceLoss`).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+import torch
+
+from ctl.losses import dice_loss
+
+
+def printed_eq14(probs, target):
+    """Eq. 14 exactly as printed in the paper (without the factor 2 and the class average): notebook 04 only."""
+    onehot = torch.nn.functional.one_hot(target, probs.shape[1]).permute(0, 3, 1, 2).float()
+    per_class = (probs * onehot).sum((0, 2, 3)) / ((probs ** 2).sum((0, 2, 3)) + (onehot ** 2).sum((0, 2, 3)))
+    return 1 - per_class.sum()
+
+
+label = torch.tensor([[[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]])  # (B=1, H=2, W=5): every class twice
+perfect = torch.nn.functional.one_hot(label, 5).permute(0, 3, 1, 2).float()
+disjoint = torch.roll(perfect, shifts=1, dims=1)  # every pixel given the next class
+for name, probs in (("perfect", perfect), ("disjoint", disjoint)):
+    print(f"{name:>8}: eq. 14 as printed {printed_eq14(probs, label).item():+.2f}, "
+          f"corrected (ctl.losses.dice_loss) {dice_loss(probs, label).item():+.2f}")
+
+# %% [markdown]
 # ## 2. One iteration, as code
 #
 # This is the method's whole training step (`ctl/methods/ours.py`); the loop around it only feeds batches,
 # counts iterations and saves checkpoints. The `self.amp` calls are plain `backward()` and `step()` on a CPU;
-# on a GPU they add mixed precision (section 9).
+# on a GPU they add mixed precision (section 11).
 
 # %%
 import inspect
@@ -136,7 +182,7 @@ import numpy as np
 
 from ctl import data
 
-prepared = data.ensure_phantom_prepared(ctx.data_dir, ctx.preset, ctx.seed)
+prepared = data.ensure_prepared(ctx.data_dir, ctx.preset, ctx.data_source, ctx.seed)
 train_set = data.UnpairedSliceDataset(prepared, split="train")
 print(f"prepared data: {prepared}")
 print(f"training items (CT training slices): {len(train_set)}; keys of an item: {sorted(train_set[0])}")
@@ -383,7 +429,59 @@ if ctx.preset.name == "ci":
 # default) for results.
 
 # %% [markdown]
-# ## 10. On a GPU
+# ## 10. The baselines of Table 1
+#
+# The paper compares its method with four others. Each is a module of `ctl.methods` on the same interface, so
+# it trains on the same data, with the same U-Net and the same number of segmenter updates; each module's
+# docstring gives the paper it comes from, its losses and weights, its update order, and what we changed for
+# our scale.
+#
+# | Table 1 | method | idea | segmenter trained on |
+# |---|---|---|---|
+# | M1 | `cyclegan` | two generators (CT→MR, MR→CT), two LSGAN discriminators, cycle loss (weight 10) and identity loss (0.5), image pools of 50 | translated CT, after the translation has been learned alongside |
+# | M2 | `synseg` (SynSeg-Net) | CycleGAN, with the U-Net trained end to end on $G(x^s)$ in the generators' optimizer | translated CT; its loss reaches $G$ |
+# | M3 | `adaptseg` (AdaptSegNet) | no image translation: a discriminator on $U$'s softmax maps tells CT outputs from MR outputs, and $U$ learns to make MR outputs look like CT ones (weight 0.001) | raw CT (+ the adversarial term on MR) |
+# | M4 | `sifa` | image and feature alignment together: CT→MR generator, shared encoder with a segmentation head and a decoder back to images, discriminators on images and on segmentations, cycle consistency | translated CT, features aligned |
+#
+# The next cell trains each of them at the chosen preset, or loads the run made earlier (notebook 05 then
+# reuses all seven). At the `cpu` preset this is the longest cell of the series (several minutes per method on
+# two cores).
+
+# %%
+BASELINES = ("cyclegan", "synseg", "adaptseg", "sifa")
+for name in BASELINES:
+    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed)
+    methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
+                                  on_config_change="retrain")
+    seconds[name] = read_summary(folder)["seconds"]
+    ctx.record(f"train_seconds_{name}", round(seconds[name], 1), "s")
+    predictions[name] = {sid: predict_volume(methods[name].segmenter, v.image, ctx.device)
+                         for sid, v in volumes.items()}
+    for organ in ORGANS:
+        k = ORGAN_LABELS[organ]
+        scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
+
+ALL = NAMES + BASELINES
+rows = ["| method | training time (s) | " + " | ".join(ORGAN_TITLES[o] for o in ORGANS) + " | Mean 3D Dice (%) |",
+        "|---|---|" + "---|" * (len(ORGANS) + 1)]
+for name in sorted(ALL, key=lambda n: (n == "oracle", n != "source_only")):
+    means = [100 * np.nanmean(scores[name, organ, "3D"]) for organ in ORGANS]
+    label = "`oracle` (upper bound, uses MR labels)" if name == "oracle" else f"`{name}`"
+    rows.append(f"| {label} | {seconds[name]:.0f} | " + " | ".join(f"{m:.1f}" for m in means)
+                + f" | {np.mean(means):.1f} |")
+    if name in BASELINES:
+        ctx.record(f"dice_3d_mean_{name}", round(float(np.mean(means)), 2), "%")
+display(Markdown("\n".join(rows)))
+print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.preset.name}; "
+      "notebook 05 adds ASSD, several seeds where the preset has them, and the paper's numbers")
+
+# %% [markdown]
+# One seed and a handful of test subjects: differences of a few points between methods are within the noise of
+# GAN training (notebook 05 shows the spread over seeds where the preset trains several). What the table can
+# show is the larger pattern: which methods close most of the gap between the bounds.
+
+# %% [markdown]
+# ## 11. On a GPU
 #
 # - **Device.** `ctx.device` picks CUDA, then Apple MPS, then the CPU; every method follows it.
 # - **Mixed precision.** On CUDA every forward pass runs under `torch.autocast`: in bfloat16 where the GPU

@@ -186,6 +186,20 @@ def test_ours_refuses_a_segmenter_without_loss():
         Ours(OursConfig(**{**OursConfig.from_preset(TINY).__dict__, "lambda_seg": 0.0}))
 
 
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_exactly_the_translation_methods_expose_their_ct_to_mr_generator(name):
+    """Figure 2 and the fidelity measures (notebook 05) show every method that translates CT, and only those."""
+    from ctl.translation_fidelity import translator_of
+
+    method, batch = built(name)
+    translate = translator_of(method)
+    assert (translate is not None) == (name in {"ours", "cyclegan", "synseg", "sifa"})
+    if translate is not None:
+        with torch.no_grad():
+            fake = translate(tiny_batch()["ct"])
+        assert fake.shape == (2, 1, 32, 32) and 0 <= fake.min() and fake.max() <= 1
+
+
 # --- what training reads -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
