@@ -280,7 +280,7 @@ def _small_pools(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.parametrize("name", (*BASELINES, "ours"))  # and the paper's method, which has the same batch keys
 def test_resume_repeats_the_uninterrupted_history(name, tmp_path, monkeypatch):
     _small_pools(monkeypatch)
     monkeypatch.setattr(training, "training_dataset", lambda prepared, cls, augment: TinyUnpaired(
