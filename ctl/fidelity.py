@@ -6,7 +6,7 @@ future work (Section 4). Three measures, each for one translation method at a ti
 
 1. Paired truth (phantom only). Each phantom CT subject is also rendered as MR on the CT's own grid
    (``ctl.data.load_paired_mr``, evaluation only), so G(x^s) can be compared with the MR it should be, pixel for
-   pixel: SSIM (``ctl.similarity.masked_ssim``) and PSNR inside the body and inside each organ
+   pixel: SSIM (``ctl.similarity``, one map per volume) and PSNR inside the body and inside each organ
    (``paired_fidelity``). Real data has no such truth.
 2. Labels (phantom and real). Segment G(x^s) with a fixed segmenter trained on real MR (the oracle) and score
    the result against the CT labels y^s (``content_score``): if the translation moved or erased an organ, an MR
@@ -28,7 +28,7 @@ from scipy.ndimage import binary_fill_holes, label as connected_components
 from torch import nn
 
 from ctl.metrics import ORGAN_LABELS, OrganScore, score_volume
-from ctl.similarity import masked_ssim
+from ctl.similarity import mean_over_window_centres, ssim_map
 
 
 # ---------------------------------------------------------------- 1. against the paired truth
@@ -88,10 +88,11 @@ def paired_fidelity(translated: np.ndarray, truth: np.ndarray, labels: np.ndarra
                          "volumes (Z, H, W) of one shape")
     regions = {"body": body_mask(truth) if body is None else np.asarray(body, bool)}
     regions.update({name: labels == label for name, label in (organs or ORGAN_LABELS).items()})
+    ssim = ssim_map(translated, truth)  # one map per volume, averaged over each region's window centres
     report = {}
     for name, mask in regions.items():
         voxels = int(mask.sum())
-        report[name] = {"ssim": masked_ssim(translated, truth, mask) if voxels else None,
+        report[name] = {"ssim": mean_over_window_centres(ssim, mask) if voxels else None,
                         "psnr_db": masked_psnr(translated, truth, mask) if voxels else None, "voxels": voxels}
     return report
 

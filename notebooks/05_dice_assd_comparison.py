@@ -332,20 +332,21 @@ plt.show()
 
 # %%
 summaries = {name: report.summary() for name, report in fidelity.items()}
-columns = [("ssim_body", "SSIM body", 3), ("ssim_liver", "SSIM liver", 3), ("ssim_spleen", "SSIM spleen", 3),
-           ("psnr_body_db", "PSNR body (dB)", 1), ("content_dice", "content Dice (%)", 1),
-           ("content_assd", "content ASSD (mm)", 2), ("kid", "kernel distance", 4)]
+columns = [("ssim_body", "SSIM body", ".3f"), ("ssim_liver", "SSIM liver", ".3f"), ("ssim_spleen", "SSIM spleen", ".3f"),
+           ("psnr_body_db", "PSNR body (dB)", ".1f"), ("content_dice", "content Dice (%)", ".1f"),
+           ("content_assd", "content ASSD (mm)", ".2f"), ("kid", "kernel distance", ".2e")]
 columns = [c for c in columns if any(s.get(c[0]) is not None for s in summaries.values())]
 rows = ["| translation | " + " | ".join(c[1] for c in columns) + " |", "|---|" + "---|" * len(columns)]
 for name, s in summaries.items():
-    cells = ["n/a" if s.get(k) is None else f"{s[k]:.{d}f}" for k, _, d in columns]
+    cells = ["n/a" if s.get(k) is None else f"{s[k]:{spec}}" for k, _, spec in columns]
     rows.append(f"| {'*' + name + '* (reference)' if name in (NO_TRANSLATION, PAIRED_TRUTH) else name} | "
                 + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 for name in translators:
     for key in ("ssim_body", "content_dice", "kid"):
         if summaries[name].get(key) is not None and np.isfinite(summaries[name][key]):
-            ctx.record(f"fidelity_{key}_{name}", round(summaries[name][key], 4), "%" if key == "content_dice" else "")
+            ctx.record(f"fidelity_{key}_{name}", float(f"{summaries[name][key]:.4g}"),
+                       "%" if key == "content_dice" else "")
 if ctx.data_source == "real":
     print("real data: no paired MR exists, so SSIM/PSNR against a truth cannot be measured; "
           "only the label-based content score and the distance to real MR apply")

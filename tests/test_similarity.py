@@ -1,4 +1,4 @@
-"""Structure-preservation numbers of notebook 02: masked NCC by hand and against numpy, SSIM against MONAI."""
+"""Structure-preservation numbers of notebooks 02 and 05: masked NCC by hand and against numpy, SSIM against MONAI."""
 import math
 
 import numpy as np
@@ -63,3 +63,16 @@ def test_masked_ssim_averages_the_map_over_window_centres_in_the_mask():
     border[0, 0] = True
     with pytest.raises(ValueError, match="inside the slice border"):
         masked_ssim(a, b, border)
+
+
+def test_one_ssim_map_serves_several_masks_and_refuses_a_foreign_one():
+    from ctl.similarity import mean_over_window_centres
+
+    rng = np.random.default_rng(5)
+    a, b = rng.random((3, 24, 24)), rng.random((3, 24, 24))
+    values = ssim_map(a, b)
+    for threshold in (0.2, 0.7):
+        mask = a > threshold
+        assert mean_over_window_centres(values, mask) == masked_ssim(a, b, mask)
+    with pytest.raises(ValueError, match="does not belong to a mask"):
+        mean_over_window_centres(values, np.ones((3, 30, 30), bool))
