@@ -244,3 +244,20 @@ def test_training_reads_target_labels_only_for_the_oracle_and_never_the_paired_m
     assert batches == [set(cls.batch_keys)] * 2
     assert ("mr_label" in batches[0]) == (name == "oracle")
     assert data.paired_mr_reads() == reads_before
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_step_runs_under_autocast(name):
+    """The mixed-precision path (autocast in every forward pass) of each method, exercised on the CPU with
+    bfloat16, the dtype CUDA uses on recent GPUs; float16 with loss scaling needs a GPU to be tested."""
+    from ctl.methods import Amp
+
+    assert not Amp.for_device(torch.device("cpu")).enabled  # on a CPU training itself stays in float32
+    method, batch = built(name)
+    method.amp = Amp(device_type="cpu", dtype=torch.bfloat16)
+    before = {k: v.clone() for k, v in method.segmenter.state_dict().items()}
+    for _ in range(2):
+        losses = method.train_step(batch)
+        method.amp.update()
+    assert all(np.isfinite(v) for v in losses.values()), losses
+    assert any(not torch.equal(before[k], v) for k, v in method.segmenter.state_dict().items())
