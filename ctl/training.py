@@ -150,9 +150,14 @@ def _check_same_config(run_dir: Path, expected: dict) -> None:
                          f"choose another run folder or delete this one")
 
 
-def run_folder(root: Path, method_name: str, preset_name: str, seed: int) -> Path:
-    """``root/train/<method>-<preset>-seed<seed>``: where notebooks 04 and 05 keep, and find, a trained method."""
-    return Path(root) / "train" / f"{method_name}-{preset_name}-seed{seed}"
+def run_folder(root: Path, method_name: str, preset_name: str, seed: int, data_source: str = "phantom") -> Path:
+    """Where notebooks 01, 04 and 05 keep, and find, a trained method: ``root/train/<method>-<preset>-seed<seed>``
+    on the phantom, ``root/train/<method>-<preset>-real-seed<seed>`` on the real data, so the two live side by
+    side."""
+    if data_source not in ("phantom", "real"):
+        raise ValueError(f"data_source must be 'phantom' or 'real', got {data_source!r}")
+    source = "" if data_source == "phantom" else "-real"
+    return Path(root) / "train" / f"{method_name}-{preset_name}{source}-seed{seed}"
 
 
 def load_history(run_dir: Path) -> dict[str, np.ndarray]:

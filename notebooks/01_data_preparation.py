@@ -560,7 +560,7 @@ def organ_dice(segmenter, domain):
 
 bounds = {}
 for name in ("source_only", "oracle"):
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed)
+    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
     bounds[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
                                  on_config_change="retrain")
     print(f"{name}: {ctx.preset.iterations} iterations, trained in {read_summary(folder)['seconds']:.0f} s "

@@ -251,7 +251,7 @@ from ctl.training import load_history, load_or_train, read_summary, run_folder
 NAMES = ("source_only", "oracle", "ours")
 methods, histories, seconds = {}, {}, {}
 for name in NAMES:
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed)
+    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
     methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
                                   on_config_change="retrain")
     histories[name] = load_history(folder)
@@ -450,7 +450,7 @@ if ctx.preset.name == "ci":
 # %%
 BASELINES = ("cyclegan", "synseg", "adaptseg", "sifa")
 for name in BASELINES:
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed)
+    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
     methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
                                   on_config_change="retrain")
     seconds[name] = read_summary(folder)["seconds"]
@@ -491,9 +491,10 @@ print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.pre
 # - **Batch size and sizes.** The `gpu` preset trains on 256 x 256 slices with the reference networks (ResNet
 #   generator with 64 filters and 9 blocks, 70 x 70 PatchGAN, 256 patches per layer), batch 8; the data loader
 #   then uses up to 4 worker processes.
-# - **Long runs.** Outside a notebook, `python -m ctl train --method ours --data PREPARED --preset gpu
-#   --out runs/ours-gpu` trains the same way and `--resume` continues after an interruption; the run folder is
-#   the one `load_or_train` reads, so the notebook then just loads it.
+# - **Long runs.** Outside a notebook, `python -m ctl train --method ours --data data/prepared/phantom-gpu-seed0
+#   --preset gpu --out runs/notebooks/train/ours-gpu-seed0` trains the same way and `--resume` continues after
+#   an interruption; that is the folder `load_or_train` looks in at the `gpu` preset and seed 0, so the notebook
+#   then just loads the model (the data folder is the one notebook 01 prepares for the preset).
 #
 # The times measured by `benchmarks/training_step.py` (one iteration of each method, without data loading; the
 # training time is that step times `preset.iterations`). A load average above the number of cores means other

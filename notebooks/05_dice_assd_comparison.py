@@ -183,7 +183,7 @@ methods, evaluations = {}, {}
 rows = ["| method | seed | training iterations | training time (s) | reads MR labels |", "|---|---|---|---|---|"]
 for name in NAMES:
     for seed in SEEDS:
-        folder = run_folder(ctx.run_dir, name, ctx.preset.name, seed)
+        folder = run_folder(ctx.run_dir, name, ctx.preset.name, seed, ctx.data_source)
         methods[name, seed] = load_or_train(name, prepared, ctx.preset, folder, seed=seed, device=ctx.device)
         evaluations[name, seed] = evaluate_method(methods[name, seed], prepared, seed=seed, run_dir=folder,
                                                   device=ctx.device, info={"preset": ctx.preset.name})

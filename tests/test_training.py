@@ -18,7 +18,7 @@ from ctl.methods import METHODS, Method, register
 from ctl.presets import PRESETS
 from ctl.reproducibility import EpochBatchSampler, SeededItems, rng_state, set_rng_state
 from ctl.training import (TrainConfig, TrainingDiverged, checkpoints, load_history, load_or_train, lr_factor,
-                          predict_volume, train)
+                          predict_volume, run_folder, train)
 
 PRESET = PRESETS["ci"].replace(iterations=7, checkpoint_every=2, batch_size=3)
 QUIET = TrainConfig(progress=False)
@@ -378,3 +378,10 @@ def test_ctl_train_resume_flag(toy, tmp_path, monkeypatch, capsys):
     assert main(args + ["--resume"]) == 0
     assert "resuming toy from iteration 3" in capsys.readouterr().out
     assert [r["iteration"] for r in _rows(tmp_path / "run")] == list(range(1, 7))
+
+
+def test_phantom_and_real_runs_get_their_own_folders(tmp_path):
+    assert run_folder(tmp_path, "ours", "cpu", 2) == tmp_path / "train" / "ours-cpu-seed2"
+    assert run_folder(tmp_path, "ours", "cpu", 2, "real") == tmp_path / "train" / "ours-cpu-real-seed2"
+    with pytest.raises(ValueError, match="data_source must be"):
+        run_folder(tmp_path, "ours", "cpu", 2, "btcv")
