@@ -69,7 +69,11 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s
 
 def run_series(preset: str, out_dir: Path, data_dir: Path, run_dir: Path, seed: int = 0,
                cell_timeout_s: int = 900, only: list[str] | None = None) -> list[dict]:
-    """Execute every notebook in order; return one record (name, seconds) per notebook."""
+    """Execute every notebook in order; return one record (name, seconds) per notebook.
+
+    ``data_dir`` and ``run_dir`` are made absolute here: each notebook runs with ``notebooks/`` as its working
+    directory, where a relative path would point somewhere else than the caller meant."""
+    data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir).resolve()
     records = []
     for path in notebook_paths():
         if only and not any(key in path.name for key in only):
@@ -98,6 +102,9 @@ def write_summary(run_dir: Path, preset: str, records: list[dict]) -> tuple[Path
     lines = [f"# ctl run summary (preset `{preset}`)", "", "Every number below was computed in this run.", "",
              "## Notebooks", "", "| notebook | time (s) |", "|---|---|"]
     lines += [f"| {r['notebook']} | {r['seconds']} |" for r in records]
+    table1 = run_dir / "table1.md"  # written by notebook 05 (ctl.evaluate.write_tables): the run's headline
+    if table1.exists():
+        lines += ["", "# Table 1 of this run (notebook 05)", "", table1.read_text().strip()]
     for notebook, values in results.items():
         lines += ["", f"## {notebook}", "", "| result | value | unit |", "|---|---|---|"]
         for key, entry in values.items():

@@ -31,13 +31,26 @@ def test_summary_collects_recorded_results(tmp_path, monkeypatch):
     ctx = setup_notebook("05_demo", "ci", "phantom", str(tmp_path / "data"), str(tmp_path / "run"), 3)
     ctx.record("dice_liver", 0.8125, "fraction")
     ctx.record("assd_liver", 2.5, "mm")
+    (ctx.run_dir / "table1.md").write_text("## Table 1, ASSD in mm\n\n| Approach | Dice |\n|---|---|\n| ours | 73.1 |\n")
     json_path, md_path = write_summary(ctx.run_dir, "ci", [{"notebook": "05_demo.ipynb", "seconds": 1.5}])
     summary = json.loads(json_path.read_text())
     assert summary["results"]["05_demo"]["dice_liver"] == {"value": 0.8125, "unit": "fraction", "preset": "ci"}
     text = md_path.read_text()
     assert "| dice_liver | 0.8125 | fraction |" in text and "| 05_demo.ipynb | 1.5 |" in text
+    assert "## Table 1, ASSD in mm\n\n| Approach | Dice |\n|---|---|\n| ours | 73.1 |" in text
 
 
 def test_setup_refuses_an_unknown_data_source(tmp_path):
     with pytest.raises(ValueError, match="DATA_SOURCE='btcv'"):
         setup_notebook("00_x", "ci", "btcv", str(tmp_path), str(tmp_path), 0)
+
+
+def test_relative_folders_reach_the_notebooks_as_absolute_paths(tmp_path, monkeypatch):
+    """Notebooks run with notebooks/ as working directory: `--data data` must mean the caller's data/."""
+    import ctl.run_notebooks as runner
+
+    seen = []
+    monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, timeout, env_preset: seen.append(params))
+    monkeypatch.chdir(tmp_path)
+    runner.run_series("ci", tmp_path / "out", data_dir="data", run_dir="runs/x", only=["00_"])
+    assert seen[0]["DATA_DIR"] == str(tmp_path / "data") and seen[0]["RUN_DIR"] == str(tmp_path / "runs" / "x")
