@@ -17,15 +17,13 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
+from step_timing import median_step_seconds, peak_memory  # benchmarks/step_timing.py
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,24 +52,12 @@ def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device
     batch = {k: batch[k] for k in cls.batch_keys}
     method.setup(batch)
     method.train()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for step in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        tic = time.perf_counter()
+    def step():
         method.train_step(batch)
         method.amp.update()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if step >= warmup:
-            times.append(time.perf_counter() - tic)
-    if device.type == "cuda":
-        peak_mb, memory = torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
-    else:
-        peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
-    step_s = statistics.median(times)
+
+    step_s = median_step_seconds(step, device, steps, warmup)
+    peak_mb, memory = peak_memory(device)
     return {"preset": preset_name, "method": method_name, "batch_size": preset.batch_size,
             "image_size": preset.image_size, "seconds_per_iteration": round(step_s, 5),
             "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory,

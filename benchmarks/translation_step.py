@@ -29,15 +29,13 @@ import argparse
 import json
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import torch
+from step_timing import median_step_seconds, peak_memory  # benchmarks/step_timing.py
 from torch.nn import functional as nnf
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -138,23 +136,8 @@ def time_one(settings: dict, schedule: str, steps: int, warmup: int, device_name
     opt_g = torch.optim.Adam(translator.generator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(translator.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     step = translation_step if schedule == "ctl" else cut_order_step
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for i in range(warmup + steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        tic = time.perf_counter()
-        step(translator, opt_g, opt_d, real_ct, real_mr)  # returns floats: the step has finished
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - tic)
-    if device.type == "cuda":
-        peak_mb, memory = torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
-    else:
-        peak_mb, memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process max RSS"
-    step_s = statistics.median(times)
+    step_s = median_step_seconds(lambda: step(translator, opt_g, opt_d, real_ct, real_mr), device, steps, warmup)
+    peak_mb, memory = peak_memory(device)
     return {**settings, "schedule": schedule, "torch_threads": torch.get_num_threads(),
             "seconds_per_iteration": round(step_s, 5),
             "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory}

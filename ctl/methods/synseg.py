@@ -29,11 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ctl.losses import segmentation_loss
-from ctl.methods.base import Method, frozen, register
-from ctl.methods.cyclegan import CycleConfig, CycleTranslator, as_floats
+from ctl.methods.base import frozen, register
+from ctl.methods.cyclegan import CycleConfig, CycleGAN, as_floats
 from ctl.methods.supervised import UNetConfig
 
 
@@ -58,29 +58,17 @@ class SynSegConfig:
 
 
 @register
-class SynSeg(Method):
-    """M2: G_ct2mr, G_mr2ct and U in one Adam (L_seg reaches G_ct2mr); D_mr and D_ct in the other."""
+class SynSeg(CycleGAN):
+    """M2: G_ct2mr, G_mr2ct and U in one Adam (L_seg reaches G_ct2mr); D_mr and D_ct in the other.
+
+    The networks, ``segmenter`` and ``translate`` are M1's (``CycleGAN``); the optimizers and the step differ."""
 
     name = "synseg"
     description = "M2 SynSeg-Net: CycleGAN with the U-Net trained end to end on the translated CT"
 
-    def __init__(self, config: SynSegConfig):
-        super().__init__()
-        self.config = config
-        self.translator = CycleTranslator(config.cycle)
-        self.unet = config.unet.build()
-
     @classmethod
     def from_preset(cls, preset) -> "SynSeg":
         return cls(SynSegConfig.from_preset(preset))
-
-    @property
-    def segmenter(self) -> nn.Module:
-        return self.unet
-
-    def translate(self, ct: Tensor) -> Tensor:
-        """CT (B, 1, H, W) in [0, 1] -> fake MR, same shape, in [0, 1] (eval mode and no_grad: the caller's)."""
-        return self.translator.translate(ct)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr, betas = self.config.lr, self.config.betas

@@ -50,21 +50,13 @@ class PatchDiscriminator(nn.Module):
         init_gan_weights(self)
 
     def output_size(self, size: int) -> int:
-        """Score-map side length for an input side of ``size`` pixels (0 or less: too small)."""
-        for layer in self.model:
-            if isinstance(layer, nn.Conv2d):  # (size + 2 * padding - kernel) // stride + 1
-                size = (size + 2 * layer.padding[0] - layer.kernel_size[0]) // layer.stride[0] + 1
-                if size < 1:
-                    return 0
-        return size
+        """Score-map side length for an input side of ``size`` pixels (0: too small)."""
+        return conv_output_size(self.model, size)
 
     @property
     def min_input_size(self) -> int:
         """The smallest side length that still yields a score map (24 at n_layers=3)."""
-        size = 1
-        while self.output_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input_size(self.model)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -73,3 +65,22 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"images of size {tuple(x.shape[-2:])} are too small for a PatchGAN with "
                              f"n_layers={self.n_layers}: need at least {self.min_input_size} pixels per side")
         return self.model(x)
+
+
+def conv_output_size(model: nn.Sequential, size: int) -> int:
+    """Side length after the convolutions of ``model`` for an input side of ``size`` (0 when too small):
+    (size + 2 * padding - kernel) // stride + 1 per conv."""
+    for layer in model:
+        if isinstance(layer, nn.Conv2d):
+            size = (size + 2 * layer.padding[0] - layer.kernel_size[0]) // layer.stride[0] + 1
+            if size < 1:
+                return 0
+    return size
+
+
+def smallest_input_size(model: nn.Sequential) -> int:
+    """The smallest input side for which ``model``'s convolutions still give an output of at least 1 x 1."""
+    size = 1
+    while conv_output_size(model, size) < 1:
+        size += 1
+    return size

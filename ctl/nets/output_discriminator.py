@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from ctl.nets.discriminator import conv_output_size, smallest_input_size
+
 
 class OutputDiscriminator(nn.Module):
     """D on class-probability maps: (B, n_classes, H, W) -> logits (B, 1, H', W') with H' about H / 32.
@@ -49,21 +51,13 @@ class OutputDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def output_size(self, size: int) -> int:
-        """Logit-map side for an input side of ``size`` pixels (0 or less: too small)."""
-        for layer in self.model:
-            if isinstance(layer, nn.Conv2d):  # (size + 2 * padding - kernel) // stride + 1
-                size = (size + 2 * layer.padding[0] - layer.kernel_size[0]) // layer.stride[0] + 1
-                if size < 1:
-                    return 0
-        return size
+        """Logit-map side for an input side of ``size`` pixels (0: too small)."""
+        return conv_output_size(self.model, size)
 
     @property
     def min_input_size(self) -> int:
         """The smallest side that still gives one logit (32 at n_layers=4)."""
-        size = 1
-        while self.output_size(size) < 1:
-            size += 1
-        return size
+        return smallest_input_size(self.model)
 
     def forward(self, probs: Tensor) -> Tensor:
         if probs.dim() != 4 or probs.shape[1] != self.n_classes:
