@@ -35,6 +35,25 @@ def show_labels(ax, image: np.ndarray, labels: np.ndarray | None = None, title: 
     ax.axis("off")
 
 
+def body_box(image: np.ndarray, threshold: float = 0.1, margin: int = 2) -> tuple[slice, slice]:
+    """Row and column slices around the body in a 2D slice in [0, 1], to crop the empty border for display.
+
+    The body: pixels above ``threshold``, opened twice so that isolated noise pixels do not count; ``margin``
+    pixels are kept around it. The whole slice when nothing is left.
+    """
+    from scipy.ndimage import binary_opening
+
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"body_box takes one slice (H, W), got shape {image.shape}")
+    body = binary_opening(image > threshold, iterations=2)
+    if not body.any():
+        return slice(None), slice(None)
+    rows, cols = np.nonzero(body)
+    return (slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
+            slice(max(cols.min() - margin, 0), cols.max() + margin + 1))
+
+
 def organ_legend(fig) -> None:
     fig.legend(handles=[Patch(color=PAPER_COLOURS[o], label=ORGAN_TITLES[o]) for o in ORGAN_ORDER],
                loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))

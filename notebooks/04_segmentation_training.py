@@ -189,32 +189,7 @@ print(f"training items (CT training slices): {len(train_set)}; keys of an item: 
 print(f"MR test subjects: {data.subject_ids(prepared, 'mr', 'test')}")
 
 # %%
-from matplotlib.colors import ListedColormap
-from scipy import ndimage
-
-ORGAN_COLOURS = ListedColormap(["none", "tab:cyan", "tab:blue", "tab:pink", "tab:red"])  # as the paper's Fig. 3
-
-
-def show_labels(ax, image, label=None, title=""):
-    """An image in grey with organ labels as coloured overlay (notebook 04)."""
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
-    if label is not None:
-        ax.imshow(np.ma.masked_equal(label, 0), cmap=ORGAN_COLOURS, vmin=0, vmax=4, alpha=0.45,
-                  interpolation="nearest")
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-
-
-def body_box(image, margin=2):
-    """Row and column slices around the body, to crop the empty border (notebook 04). The body: pixels above 0.1,
-    opened twice so that background noise does not count; the whole slice if nothing is left."""
-    body = ndimage.binary_opening(np.asarray(image) > 0.1, iterations=2)
-    if not body.any():
-        return slice(None), slice(None)
-    rows, cols = np.nonzero(body)
-    return (slice(max(rows.min() - margin, 0), rows.max() + margin + 1),
-            slice(max(cols.min() - margin, 0), cols.max() + margin + 1))
-
+from ctl.figures import body_box, show_labels  # a slice with organ overlays in the paper's colours; crop to the body
 
 item = train_set[len(train_set) // 2]
 ct_box, mr_box = body_box(item["ct"][0].numpy()), body_box(item["mr"][0].numpy())
@@ -371,21 +346,15 @@ plt.show()
 # ## 9. Dice on the MR test subjects
 #
 # **3D Dice** (the paper's measure): per organ and per test volume, $2|P\cap T| / (|P| + |T|)$ over all voxels
-# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice**: the same formula per
-# slice, averaged over the slices where the truth or the prediction holds the organ (a slice with a false
+# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice** (`ctl.metrics.slice_dice`):
+# the same formula per slice, averaged over the slices where the truth or the prediction holds the organ (a slice with a false
 # positive only scores 0). 2D Dice weighs small end slices as much as large central ones, so it is usually
 # lower; it is reported because many 2D papers use it. Notebook 05 adds ASSD and the full Table 1.
 
 # %%
-from ctl.metrics import ORGAN_LABELS, dice
+from ctl.metrics import ORGAN_LABELS, dice, slice_dice
 from ctl.table1 import ORGAN_ORDER as ORGANS  # the paper's column order: spleen, left kidney, right kidney, liver
 from ctl.table1 import ORGAN_TITLES
-
-
-def dice_2d(pred, truth):
-    """Mean slice-wise Dice over slices where either mask is non-empty (notebook 04); NaN if there are none."""
-    scores = [dice(p, t) for p, t in zip(pred, truth) if p.any() or t.any()]
-    return float(np.mean(scores)) if scores else float("nan")
 
 
 scores = {}  # (method, organ, "3D"/"2D") -> per-volume values
@@ -393,7 +362,7 @@ for name in NAMES:
     for organ in ORGANS:
         k = ORGAN_LABELS[organ]
         scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
-        scores[name, organ, "2D"] = [dice_2d(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
+        scores[name, organ, "2D"] = [slice_dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
 
 for kind in ("3D", "2D"):
     rows = [f"| {kind} Dice (%) | " + " | ".join(ORGAN_TITLES[o] for o in ORGANS) + " | Mean |",
