@@ -75,13 +75,16 @@ class Evaluation:
 
 # --- scoring -------------------------------------------------------------------------------------------------
 def evaluate_segmenter(segmenter: torch.nn.Module, prepared: Path | str, *, method: str, seed: int | None = None,
-                       device: torch.device | str | None = None, config: EvalConfig = EvalConfig()) -> Evaluation:
+                       device: torch.device | str | None = None, config: EvalConfig = EvalConfig(),
+                       domain: str = "mr") -> Evaluation:
     """Segment every MR test volume of ``prepared`` slice by slice and score each organ in 3D.
 
     Args:
-        segmenter: maps MR slices (B, 1, H, W) in [0, 1] to logits (B, n_classes, H, W), on ``device``.
+        segmenter: maps slices (B, 1, H, W) in [0, 1] to logits (B, n_classes, H, W), on ``device``.
         prepared: a prepared data folder (CONTRIBUTING.md, "Prepared data").
         method, seed: stored in every record (Table 1 pools seeds per method).
+        domain: "mr" (Table 1); "ct" scores the CT test volumes instead (notebook 01: does a CT-trained model
+            work on CT at all?).
     Returns:
         ``Evaluation``; its records hold Dice (a fraction) and ASSD in each of ``config.units``.
     Raises:
@@ -91,16 +94,19 @@ def evaluate_segmenter(segmenter: torch.nn.Module, prepared: Path | str, *, meth
     from ctl import data
     from ctl.training import predict_volume
 
-    subjects = data.subject_ids(prepared, "mr", "test")
+    if domain not in ("mr", "ct"):
+        raise ValueError(f"domain must be 'mr' or 'ct', got {domain!r}")
+    subjects = data.subject_ids(prepared, domain, "test")
     if not subjects:
-        raise ValueError(f"{prepared}/split.json lists no MR test subject: nothing to evaluate")
+        raise ValueError(f"{prepared}/split.json lists no {domain.upper()} test subject: nothing to evaluate")
     if len(set(subjects)) != len(subjects):
-        raise ValueError(f"{prepared}/split.json lists an MR test subject twice: {subjects}")
+        raise ValueError(f"{prepared}/split.json lists an {domain.upper()} test subject twice: {subjects}")
     records, predictions, spacings = [], {}, {}
     for subject in subjects:
-        volume = data.load_volume(prepared, "mr", subject)  # image (Z, H, W) in [0, 1], label, spacing (z, y, x)
+        volume = data.load_volume(prepared, domain, subject)  # image (Z, H, W) in [0, 1], label, spacing (z, y, x)
         if volume.image.shape != volume.label.shape:
-            raise ValueError(f"MR {subject}: image {volume.image.shape} and label {volume.label.shape} differ")
+            raise ValueError(f"{domain.upper()} {subject}: image {volume.image.shape} and label "
+                             f"{volume.label.shape} differ")
         # slices in their order -> labels (Z, H, W): the 3D volume Table 1 scores
         prediction = predict_volume(segmenter, volume.image, device, config.batch)
         spacing = tuple(float(s) for s in np.ravel(volume.spacing))

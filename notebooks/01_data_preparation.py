@@ -536,26 +536,23 @@ _ = ctx.save_figure(frame, "viewer_frame")
 # - **`oracle`**: on MR training slices with their labels (the upper bound: real MR labels are exactly what the
 #   paper assumes we do not have).
 #
-# Both are then scored with the 3D Dice per organ (`ctl.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the
-# stacked slices of one volume, mean over the test subjects) on the MR test subjects, and `source_only` also on
-# the CT test subjects, which tells a model that did not learn apart from a model that learned CT and does not
+# Both are then scored with the 3D Dice per organ (`ctl.evaluate.evaluate_segmenter`, which uses
+# `ctl.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the stacked slices of one volume, mean over the test
+# subjects) on the MR test subjects, and `source_only` also on the CT test subjects, which tells a model that did not learn apart from a model that learned CT and does not
 # transfer. The models are saved in `RUN_DIR/train/`; notebook 04 loads them instead of training them again.
 
 # %%
-from ctl.metrics import ORGAN_LABELS, dice
+from ctl.evaluate import EvalConfig, evaluate_segmenter
 from ctl.table1 import ORGAN_ORDER, ORGAN_TITLES
-from ctl.training import load_or_train, predict_volume, read_summary, run_folder
+from ctl.training import load_or_train, read_summary, run_folder
 
 
 def organ_dice(segmenter, domain):
     """Mean 3D Dice (%) per organ of ``segmenter`` over the test subjects of ``domain`` (notebook 01)."""
-    per_organ = {organ: [] for organ in ORGAN_ORDER}
-    for sid in subject_ids(prepared, domain, "test"):
-        volume = load_volume(prepared, domain, sid)
-        prediction = predict_volume(segmenter, volume.image, ctx.device)
-        for organ in ORGAN_ORDER:
-            per_organ[organ].append(dice(prediction == ORGAN_LABELS[organ], volume.label == ORGAN_LABELS[organ]))
-    return {organ: 100 * float(np.mean(values)) for organ, values in per_organ.items()}
+    evaluation = evaluate_segmenter(segmenter, prepared, method="", domain=domain, device=ctx.device,
+                                    config=EvalConfig(units=("mm",)))  # one record per subject and organ
+    return {organ: 100 * float(np.nanmean([r["dice"] for r in evaluation.records if r["organ"] == organ]))
+            for organ in ORGAN_ORDER}
 
 
 bounds = {}

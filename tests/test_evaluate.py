@@ -187,6 +187,17 @@ def test_only_the_mr_test_split_is_read_each_subject_once(prepared, monkeypatch)
     assert reads == [("mr", "mr0001"), ("mr", "mr0002")]
 
 
+def test_the_ct_test_split_is_scored_on_request_only(prepared, monkeypatch):
+    reads = []
+    load_volume = ctl.data.load_volume
+    monkeypatch.setattr(ctl.data, "load_volume", lambda folder, domain, subject: (
+        reads.append((domain, subject)), load_volume(folder, domain, subject))[1])
+    ev = evaluate_segmenter(LabelReader(), prepared, method="reader", domain="ct")
+    assert reads == [("ct", "ct0001")] and ev.subjects == ["ct0001"]
+    with pytest.raises(ValueError, match="domain must be"):
+        evaluate_segmenter(LabelReader(), prepared, method="reader", domain="paired_mr")
+
+
 @pytest.mark.parametrize("test_ids, message", [([], "no MR test subject"), (["mr0001", "mr0001"], "twice")])
 def test_a_bad_split_is_refused(prepared, test_ids, message):
     split = json.loads((prepared / "split.json").read_text())
