@@ -15,10 +15,11 @@ from matplotlib.patches import Rectangle
 from torch.nn import functional as nnf
 
 from ctl.data import CLASS_NAMES
+from ctl.figures import PAPER_COLOURS
 from ctl.losses import info_nce, lsgan_generator_loss
 
 # label id -> colour for outlines (the paper's Fig. 3 colours, as in ctl.figures)
-ORGAN_COLOURS = {"liver": "cyan", "right_kidney": "blue", "left_kidney": "hotpink", "spleen": "red"}
+ORGAN_COLOURS = PAPER_COLOURS  # organ name -> colour, the paper's Fig. 3 (one table: ctl.figures)
 
 
 # --- notebook 02 ---------------------------------------------------------------------------------------------

@@ -10,8 +10,11 @@ from matplotlib.colors import ListedColormap
 
 from ctl.data.geometry import Volume
 from ctl.data.labels import CLASS_NAMES
+from ctl.figures import PAPER_COLOURS
+from ctl.metrics import ORGAN_LABELS
 
-ORGAN_COLOURS = {1: "#00d5ff", 2: "#2f5bff", 3: "#ff6ec7", 4: "#ff2a2a"}  # liver, right kidney, left kidney, spleen
+# label id -> colour, from the one table of the paper's colours (``ctl.figures.PAPER_COLOURS``)
+ORGAN_COLOURS = {label: PAPER_COLOURS[organ] for organ, label in ORGAN_LABELS.items()}
 
 
 def show_slice(ax, image: np.ndarray, label: np.ndarray | None = None, title: str = "", vmin=None, vmax=None,
