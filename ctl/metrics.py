@@ -94,7 +94,7 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def slice_dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    """"2D Dice" of many 2D papers: ``dice`` per slice (axis 0) of two 3D masks, averaged over the slices where
+    """The "2D Dice" of many 2D papers: ``dice`` per slice (axis 0) of two 3D masks, averaged over the slices where
     either mask holds the organ (a slice with only a false positive scores 0). Small end slices weigh as much as
     large central ones, so it is usually below the 3D ``dice``. NaN when both masks are empty."""
     pred, truth = _check_mask_pair(pred, truth)

@@ -538,8 +538,9 @@ _ = ctx.save_figure(frame, "viewer_frame")
 #
 # Both are then scored with the 3D Dice per organ (`ctl.evaluate.evaluate_segmenter`, which uses
 # `ctl.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the stacked slices of one volume, mean over the test
-# subjects) on the MR test subjects, and `source_only` also on the CT test subjects, which tells a model that did not learn apart from a model that learned CT and does not
-# transfer. The models are saved in `RUN_DIR/train/`; notebook 04 loads them instead of training them again.
+# subjects) on the MR test subjects, and `source_only` also on the CT test subjects, which tells a model that
+# did not learn apart from a model that learned CT and does not transfer. The models are saved in
+# `RUN_DIR/train/`; notebook 04 loads them instead of training them again.
 
 # %%
 from ctl.evaluate import EvalConfig, evaluate_segmenter

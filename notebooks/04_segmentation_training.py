@@ -346,10 +346,11 @@ plt.show()
 # ## 9. Dice on the MR test subjects
 #
 # **3D Dice** (the paper's measure): per organ and per test volume, $2|P\cap T| / (|P| + |T|)$ over all voxels
-# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice** (`ctl.metrics.slice_dice`):
-# the same formula per slice, averaged over the slices where the truth or the prediction holds the organ (a slice with a false
-# positive only scores 0). 2D Dice weighs small end slices as much as large central ones, so it is usually
-# lower; it is reported because many 2D papers use it. Notebook 05 adds ASSD and the full Table 1.
+# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice**
+# (`ctl.metrics.slice_dice`): the same formula per slice, averaged over the slices where the truth or the
+# prediction holds the organ (a slice with a false positive only scores 0). 2D Dice weighs small end slices as
+# much as large central ones, so it is usually lower; it is reported because many 2D papers use it. Notebook 05
+# adds ASSD and the full Table 1.
 
 # %%
 from ctl.metrics import ORGAN_LABELS, dice, slice_dice
@@ -383,7 +384,8 @@ print(f"mean 3D Dice: source_only {mean_3d['source_only']:.1f} %, ours {mean_3d[
       f"oracle (upper bound, MR labels) {mean_3d['oracle']:.1f} %")
 print(f"ours - source_only = {gap:+.1f} points of mean 3D Dice")
 if between_bounds >= 1:
-    print(f"that is {100 * gap / between_bounds:.0f} % of the distance between the bounds ({between_bounds:.1f} points)")
+    print(f"that is {100 * gap / between_bounds:.0f} % of the distance between the bounds "
+          f"({between_bounds:.1f} points)")
 else:
     print("the two bounds are less than a point apart: nothing to compare against")
 ctx.record("dice_3d_gain_ours_over_source_only", round(float(gap), 2), "points")
