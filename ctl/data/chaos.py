@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import SimpleITK as sitk
 from PIL import Image
 
 from ctl.data.geometry import Volume
 from ctl.data.labels import decode_chaos_png
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk  # imported where used: it costs ~90 MB of memory, and only DICOM needs it
 
 
 def find_chaos_root(path: Path | str) -> Path:
@@ -75,6 +78,8 @@ def sorted_series(folder: Path | str) -> list[Path]:
         if folder.is_dir() else []
     if not files:
         raise FileNotFoundError(f"no DICOM files (*.dcm) in {folder}")
+    import SimpleITK as sitk
+
     series, positions, normal0 = {}, {}, None
     reader = sitk.ImageFileReader()
     for path in files:
@@ -137,6 +142,8 @@ def load_chaos_case(root: Path | str, subject: int, need_labels: bool = True) ->
         size that does not match the series, unknown grey values.
     """
     folder = Path(root) / "MR" / str(subject) / "T2SPIR"
+    import SimpleITK as sitk
+
     files = sorted_series(folder / "DICOM_anon")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(p) for p in files])

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 from PIL import Image
 
 from ctl.data.geometry import Grid
@@ -61,6 +60,8 @@ def write_dicom_series(folder: Path, volume: np.ndarray, grid: Grid, subject: in
 
     Files are named ``IMG-<series>-<n>.dcm`` with n = 1 at the **top** slice (largest z).
     """
+    import SimpleITK as sitk  # here, not at the top: it costs ~90 MB of memory, and only DICOM needs it
+
     folder.mkdir(parents=True, exist_ok=True)
     study, series, frame = _uid(rng), _uid(rng), _uid(rng)
     series_number = 2 + subject % 7  # CHAOS series numbers vary between subjects too
