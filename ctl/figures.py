@@ -13,25 +13,20 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 from scipy.ndimage import distance_transform_edt
 
-from ctl.metrics import ORGAN_LABELS, assd, surface
-from ctl.table1 import ORGAN_ORDER, ORGAN_TITLES
+from ctl.metrics import assd, surface
+from ctl.table1 import ORGAN_ORDER, ORGAN_TITLES, PAPER_COLOURS
 
-# label id -> colour: 0 background (transparent), 1 liver, 2 right kidney, 3 left kidney, 4 spleen
-PAPER_COLOURS = {"liver": "cyan", "right_kidney": "blue", "left_kidney": "hotpink", "spleen": "red"}
-ORGAN_CMAP = ListedColormap(["black"] + [PAPER_COLOURS[o] for o in sorted(ORGAN_LABELS, key=ORGAN_LABELS.get)])
 
 
 def show_labels(ax, image: np.ndarray, labels: np.ndarray | None = None, title: str = "", alpha: float = 0.5):
-    """A slice in grey, with a label slice overlaid in the paper's colours (background transparent)."""
-    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    if labels is not None:
-        ax.imshow(np.ma.masked_equal(labels, 0), cmap=ORGAN_CMAP, vmin=0, vmax=4, alpha=alpha,
-                  interpolation="nearest")
-    ax.set_title(title, fontsize=8)
+    """A slice in [0, 1] in grey with its labels in the paper's colours: ``ctl.data.show.show_slice`` on a fixed
+    grey scale, so that intensities compare across panels."""
+    from ctl.data.show import show_slice
+
+    show_slice(ax, image, labels, title, vmin=0, vmax=1, alpha=alpha)
     ax.axis("off")
 
 

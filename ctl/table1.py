@@ -35,6 +35,8 @@ import numpy as np
 
 ORGAN_ORDER = ("spleen", "left_kidney", "right_kidney", "liver")  # the paper's column order
 ORGAN_TITLES = {"spleen": "Spleen", "left_kidney": "Left Kidney", "right_kidney": "Right Kidney", "liver": "Liver"}
+# the organ colours of the paper's Fig. 3, used by every picture of the series
+PAPER_COLOURS = {"liver": "cyan", "right_kidney": "blue", "left_kidney": "hotpink", "spleen": "red"}
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ from matplotlib.patches import Rectangle
 from torch.nn import functional as nnf
 
 from ctl.data import CLASS_NAMES
-from ctl.figures import PAPER_COLOURS
+from ctl.table1 import PAPER_COLOURS
 from ctl.losses import info_nce, lsgan_generator_loss
 
 # label id -> colour for outlines (the paper's Fig. 3 colours, as in ctl.figures)
-ORGAN_COLOURS = PAPER_COLOURS  # organ name -> colour, the paper's Fig. 3 (one table: ctl.figures)
+ORGAN_COLOURS = PAPER_COLOURS  # organ name -> colour, the paper's Fig. 3 (one table: ctl.table1)
 
 
 # --- notebook 02 ---------------------------------------------------------------------------------------------

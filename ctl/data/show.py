@@ -10,19 +10,20 @@ from matplotlib.colors import ListedColormap
 
 from ctl.data.geometry import Volume
 from ctl.data.labels import CLASS_NAMES
-from ctl.figures import PAPER_COLOURS
 from ctl.metrics import ORGAN_LABELS
+from ctl.table1 import PAPER_COLOURS
 
-# label id -> colour, from the one table of the paper's colours (``ctl.figures.PAPER_COLOURS``)
+# label id -> colour, from the one table of the paper's colours (``ctl.table1.PAPER_COLOURS``)
 ORGAN_COLOURS = {label: PAPER_COLOURS[organ] for organ, label in ORGAN_LABELS.items()}
 
 
 def show_slice(ax, image: np.ndarray, label: np.ndarray | None = None, title: str = "", vmin=None, vmax=None,
                overlay: bool = True, alpha: float = 0.35) -> None:
-    """One axial slice in radiological display (patient right on the image's left), organs as filled tints.
-
-    Used by notebook 01.
+    """One axial slice in radiological display (patient right on the image's left), organs as filled tints
+    with white outlines. Used by notebook 01, and by ``ctl.figures.show_labels`` for notebooks 04-05.
     """
+    image = np.asarray(image)
+    label = None if label is None else np.asarray(label)
     ax.imshow(image, cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
     if overlay and label is not None and label.any():
         colours = ["#00000000"] + [ORGAN_COLOURS[c] for c in range(1, 5)]
