@@ -16,14 +16,10 @@ threads several times over).
 import argparse
 import json
 import os
-import platform
-import subprocess
-import sys
-from datetime import date
 from pathlib import Path
 
 import torch
-from step_timing import median_step_seconds, peak_memory  # benchmarks/step_timing.py
+from step_timing import machine_record, median_step_seconds, peak_memory, run_one  # benchmarks/step_timing.py
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -78,7 +74,7 @@ def main() -> None:
         print(json.dumps(time_one(*args.one, args.steps, args.warmup, args.device)))
         return
 
-    from ctl.device import describe_device, pick_device
+    from ctl.device import pick_device
     from ctl.methods import METHODS
 
     device = pick_device(args.device)
@@ -88,19 +84,13 @@ def main() -> None:
     rows = []
     for preset in presets:
         for method in methods:
-            command = [sys.executable, __file__, "--one", preset, method, "--steps", str(args.steps),
-                       "--warmup", str(args.warmup)] + (["--device", args.device] if args.device else [])
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                raise RuntimeError(f"{preset}/{method} failed:\n{done.stderr}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            r = rows[-1]
+            arguments = [preset, method, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
+                + (["--device", args.device] if args.device else [])
+            r = run_one(__file__, arguments, f"{preset}/{method}")
+            rows.append(r)
             print(f"{preset:6s} {method:12s} {r['iterations_per_s']:8.2f} it/s  {r['peak_memory_mb']:8.0f} MB  "
                   f"~{r['estimated_training_s']:.0f} s for {r['preset_iterations']} iterations", flush=True)
-    record = {"date": date.today().isoformat(), "device": describe_device(device),
-              "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-              "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "steps": args.steps,
-              "warmup": args.warmup, "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup, "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
               "results": rows}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"training_step_{device.type}.json"

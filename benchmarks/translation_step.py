@@ -28,14 +28,10 @@ input, stem, down1, res0, res4 (CUT's anti-aliased default) but not identical wi
 import argparse
 import json
 import os
-import platform
-import subprocess
-import sys
-from datetime import date
 from pathlib import Path
 
 import torch
-from step_timing import median_step_seconds, peak_memory  # benchmarks/step_timing.py
+from step_timing import machine_record, median_step_seconds, peak_memory, run_one  # benchmarks/step_timing.py
 from torch.nn import functional as nnf
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -173,7 +169,7 @@ def main() -> None:
                                   args.threads)))
         return
 
-    from ctl.device import describe_device, pick_device
+    from ctl.device import pick_device
 
     device = pick_device(args.device)
     settings = []
@@ -191,19 +187,14 @@ def main() -> None:
     rows = []
     for setting in settings:
         for schedule in schedules:
-            command = [sys.executable, __file__, "--one", json.dumps(setting), schedule, "--steps", str(args.steps),
-                       "--warmup", str(args.warmup)] + (["--device", args.device] if args.device else []) \
+            arguments = [json.dumps(setting), schedule, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
+                + (["--device", args.device] if args.device else []) \
                 + (["--threads", str(args.threads)] if args.threads else [])
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode:
-                raise RuntimeError(f"{setting['label']} / {schedule} failed:\n{done.stderr}")
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            r = rows[-1]
+            r = run_one(__file__, arguments, f"{setting['label']} / {schedule}")
+            rows.append(r)
             print(f"{r['label']:24s} {schedule:9s} {r['iterations_per_s']:8.2f} it/s  "
                   f"{r['peak_memory_mb']:8.0f} MB", flush=True)
-    record = {"date": date.today().isoformat(), "device": describe_device(device),
-              "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-              "torch": torch.__version__, "steps": args.steps, "warmup": args.warmup,
+    record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup,
               "load_average_at_start": load_at_start, "note": args.note, "results": rows}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"translation_step_{device.type}{'_' + args.label if args.label else ''}.json"

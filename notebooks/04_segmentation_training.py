@@ -285,10 +285,11 @@ plt.show()
 # its translation, the translation with the CT labels on top (do the organs of $G(x^s)$ sit under their labels?),
 # and a real MR slice to compare the appearance with (not the anatomy: the subjects differ).
 #
-# Do not expect a photograph. GANs need many iterations; at the `cpu` preset (1000 iterations of batch 4) the
-# translation is rough: what $U$ needs is that each organ gets MR's contrast relative to its neighbours (the liver
-# dark, the spleen and kidneys bright) at the right place, and the Dice scores below measure whether that was
-# enough. The `gpu` preset trains 20 times longer with the reference network sizes.
+# Do not expect a photograph. GANs need many iterations; at the `cpu` preset (its iterations and batch size are
+# in the table of section 5) the translation is rough: what $U$ needs is that each organ gets MR's contrast
+# relative to its neighbours (the liver dark, the spleen and kidneys bright) at the right place, and the Dice
+# scores below measure whether that was enough. The `gpu` preset trains far longer with the reference network
+# sizes (section 11).
 
 # %%
 import torch
@@ -459,9 +460,9 @@ print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.pre
 #   supports it (Ampere and later; no loss scaling needed), in float16 otherwise (Colab's T4), with one
 #   `GradScaler` shared by both optimizers (scale each loss, step each optimizer, update the scale once per
 #   iteration). It roughly halves activation memory; `TrainConfig(amp=False)` switches it off.
-# - **Batch size and sizes.** The `gpu` preset trains on 256 x 256 slices with the reference networks (ResNet
-#   generator with 64 filters and 9 blocks, 70 x 70 PatchGAN, 256 patches per layer), batch 8; the data loader
-#   then uses up to 4 worker processes.
+# - **Batch size and sizes.** The `gpu` preset trains on full-size slices with the reference networks (the
+#   ResNet generator of CUT, a 70 x 70 PatchGAN) and a larger batch; the cell below prints its values from the
+#   preset table (`ctl/presets.py`). On CUDA the data loader uses up to 4 worker processes.
 # - **Long runs.** Outside a notebook, `python -m ctl train --method ours --data data/prepared/phantom-gpu-seed0
 #   --preset gpu --out runs/notebooks/train/ours-gpu-seed0` trains the same way and `--resume` continues after
 #   an interruption; that is the folder `load_or_train` looks in at the `gpu` preset and seed 0, so the notebook
@@ -474,6 +475,15 @@ print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.pre
 # %%
 import json
 from pathlib import Path
+
+from ctl.presets import PRESETS
+
+rows = ["| preset | image (px) | batch | generator ngf x blocks | patches per layer | U-Net base x depth "
+        "| iterations |", "|---|---|---|---|---|---|---|"]
+for p in [ctx.preset] + ([PRESETS["gpu"]] if ctx.preset.name != "gpu" else []):
+    rows.append(f"| `{p.name}` | {p.image_size} | {p.batch_size} | {p.ngf} x {p.n_blocks} | {p.num_patches} | "
+                f"{p.unet_base} x {p.unet_depth} | {p.iterations} |")
+display(Markdown("\n".join(rows)))
 
 bench = Path("../benchmarks/results")
 rows = ["| device (date, load average) | preset | method | iterations / s | peak memory (MB) | training time (min) |",

@@ -18,7 +18,6 @@ MR, which pushes E to encode real and fake MR alike (``TwoHeadPatchDiscriminator
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ctl.nets.discriminator import PatchDiscriminator
@@ -27,27 +26,11 @@ from ctl.nets.unet import UNet
 
 
 def unet_features(unet: UNet, x: Tensor) -> Tensor:
-    """E(x): the U-Net's last feature map, the input of its 1 x 1 head, (B, base, H, W).
+    """E(x): the U-Net's last feature map, the input of its 1 x 1 head, (B, base, H, W) (``UNet.features``).
 
     ``unet.head(unet_features(unet, x))`` equals ``unet(x)`` (tested), so SIFA's C(E(x)) is the shared U-Net.
-
-    Raises:
-        ValueError: for a tensor that is not (B, C, H, W) or a size not divisible by 2^depth (as ``UNet``).
     """
-    if x.dim() != 4:
-        raise ValueError(f"expected images of shape (B, C, H, W), got shape {tuple(x.shape)}")
-    multiple = 2 ** unet.depth
-    if x.shape[-2] % multiple or x.shape[-1] % multiple:
-        raise ValueError(f"U-Net of depth {unet.depth} needs height and width divisible by {multiple}, got "
-                         f"{tuple(x.shape[-2:])}")
-    skips = []
-    for k, block in enumerate(unet.down):
-        x = block(x if k == 0 else unet.pool(x))
-        skips.append(x)
-    x = skips.pop()  # the bottleneck (B, base * 2^depth, H / 2^depth, W / 2^depth)
-    for upsample, block in zip(unet.upsample, unet.up):
-        x = block(torch.cat([upsample(x), skips.pop()], dim=1))  # (B, 2 * width, h, w) -> (B, width, h, w)
-    return x  # (B, base, H, W)
+    return unet.features(x)
 
 
 def feature_decoder(feature_channels: int, ngf: int, n_blocks: int) -> ResnetGenerator:

@@ -53,6 +53,11 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], n_classes, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class logits (B, n_classes, H, W): the 1 x 1 head on ``features(x)``."""
+        return self.head(self.features(x))
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last feature map before the head, (B, base, H, W) (SIFA's encoder output E(x) uses it)."""
         if x.dim() != 4:
             raise ValueError(f"expected images of shape (B, C, H, W), got shape {tuple(x.shape)}")
         multiple = 2 ** self.depth
@@ -66,4 +71,4 @@ class UNet(nn.Module):
         x = skips.pop()  # the bottleneck, (B, base * 2^depth, H / 2^depth, W / 2^depth)
         for upsample, block in zip(self.upsample, self.up):
             x = block(torch.cat([upsample(x), skips.pop()], dim=1))  # (B, 2 * width, h, w) -> (B, width, h, w)
-        return self.head(x)
+        return x  # (B, base, H, W)
