@@ -45,7 +45,7 @@ sync: venv
 # Re-execute the notebooks and keep their outputs in the committed .ipynb (see README, "Notebooks in git").
 # ONLY="05_dice_assd_comparison" refreshes just the notebooks named.
 refresh-outputs: venv
-	$(PY) -c "from ctl.run_notebooks import refresh_outputs; refresh_outputs('$(PRESET)', only='$(ONLY)'.split())"
+	$(PY) -c "from ctl.teach.series import refresh_outputs; refresh_outputs('$(PRESET)', only='$(ONLY)'.split())"
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
 
 bench: venv

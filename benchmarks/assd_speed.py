@@ -1,4 +1,4 @@
-"""ASSD speed: ctl.metrics.assd against medpy's assd on one 256x256x40 label-volume pair, same results checked.
+"""ASSD speed: ctl.evaluate.metrics.assd against medpy's assd on one 256x256x40 label-volume pair, same results checked.
 
 Usage: python benchmarks/assd_speed.py [--repeats 5] [--size 256] [--slices 40]
 Writes benchmarks/results/assd_speed.json. The pair is built here: four organ-like smooth ellipsoids (truth) and
@@ -20,13 +20,14 @@ import numpy as np
 from medpy.metric.binary import assd as medpy_assd
 from scipy.ndimage import gaussian_filter
 
-from ctl.metrics import ORGAN_LABELS, assd
+from ctl.evaluate.metrics import assd
+from ctl.organs import ORGAN_LABELS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPACING = (7.0, 1.5, 1.5)  # (z, y, x) mm: a CHAOS T2-SPIR-like MR volume (256x256 in-plane, thick slices)
 
 # organ -> (centre (z, y, x) as fractions of the volume, semi-axes in mm (z, y, x))
-ORGANS = {
+ELLIPSOIDS = {
     "liver": ((0.5, 0.45, 0.32), (60.0, 80.0, 70.0)),
     "right_kidney": ((0.55, 0.62, 0.30), (35.0, 25.0, 20.0)),
     "left_kidney": ((0.55, 0.62, 0.70), (35.0, 25.0, 20.0)),
@@ -47,7 +48,7 @@ def build_pair(shape, seed):
     rng = np.random.default_rng(seed)
     truth = np.zeros(shape, np.uint8)
     pred = np.zeros(shape, np.uint8)
-    for organ, (centre, axes) in ORGANS.items():
+    for organ, (centre, axes) in ELLIPSOIDS.items():
         truth[ellipsoid(shape, centre, axes, rng)] = ORGAN_LABELS[organ]
         moved = tuple(c + d for c, d in zip(centre, rng.uniform(-0.02, 0.02, 3)))
         pred[ellipsoid(shape, moved, tuple(a * rng.uniform(0.9, 1.1) for a in axes), rng)] = ORGAN_LABELS[organ]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ctl.run_notebooks import run_series
+from ctl.teach.series import run_series
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -3,7 +3,7 @@
     python benchmarks/phantom_generation.py                      # the default: 30 CT + 20 MR at 256 px
     python benchmarks/phantom_generation.py --n-ct 2 --n-mr 2 --size 64 --out-json /tmp/check.json
 
-The issue's target: the default counts at 256 px in under a minute on one core. The process is pinned to one
+The target: the default counts at 256 px in under a minute on one core. The process is pinned to one
 core (where the OS allows) and numerical libraries to one thread before they are imported.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
 
+    # imported here, after the pinning above, so that the numerical libraries size their thread pools for one core
     from ctl.data.write import generate_phantom
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,6 +15,8 @@ from typing import Callable
 
 import torch
 
+from ctl.device import describe_device
+
 
 def median_step_seconds(step: Callable[[], object], device: torch.device, steps: int, warmup: int) -> float:
     """Median wall-clock seconds of ``step()`` over ``steps`` calls after ``warmup`` untimed ones (CUDA is
@@ -53,8 +55,6 @@ def run_one(script: str, arguments: list[str], what: str) -> dict:
 
 def machine_record(device: torch.device) -> dict:
     """Date, device, CPU, torch version and thread count: the header of every step-benchmark JSON."""
-    from ctl.device import describe_device
-
     return {"date": date.today().isoformat(), "device": describe_device(device),
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads()}

@@ -21,6 +21,10 @@ from pathlib import Path
 import torch
 from step_timing import machine_record, median_step_seconds, peak_memory, run_one  # benchmarks/step_timing.py
 
+from ctl.device import Amp, pick_device
+from ctl.methods import METHODS, method_class
+from ctl.presets import PRESETS
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -35,10 +39,6 @@ def random_batch(preset, device: torch.device, generator: torch.Generator) -> di
 
 def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device_name: str | None) -> dict:
     """Median seconds per ``train_step`` of one method at one preset, and its peak memory (run in a subprocess)."""
-    from ctl.device import pick_device
-    from ctl.methods import Amp, method_class
-    from ctl.presets import PRESETS
-
     preset, device = PRESETS[preset_name], pick_device(device_name)
     torch.manual_seed(0)
     cls = method_class(method_name)
@@ -74,9 +74,6 @@ def main() -> None:
         print(json.dumps(time_one(*args.one, args.steps, args.warmup, args.device)))
         return
 
-    from ctl.device import pick_device
-    from ctl.methods import METHODS
-
     device = pick_device(args.device)
     presets = args.presets or (["ci", "cpu", "gpu"] if device.type == "cuda" else ["ci", "cpu"])
     methods = args.methods or list(METHODS)
@@ -90,8 +87,8 @@ def main() -> None:
             rows.append(r)
             print(f"{preset:6s} {method:12s} {r['iterations_per_s']:8.2f} it/s  {r['peak_memory_mb']:8.0f} MB  "
                   f"~{r['estimated_training_s']:.0f} s for {r['preset_iterations']} iterations", flush=True)
-    record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup, "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-              "results": rows}
+    record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup,
+              "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)], "results": rows}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"training_step_{device.type}.json"
     out.write_text(json.dumps(record, indent=2))

@@ -5,7 +5,7 @@ Usage:
     python benchmarks/translation_step.py --batch 1 --size 128 --ngf 64 --blocks 9 \\
         --patches 256 --layers input stem down1 res0 res4 --identity       # explicit settings
     python benchmarks/translation_step.py --reference                      # CUT's two reference settings
-Add ``--schedule both`` to time, next to ``ctl.translation.translation_step`` ("ctl"), the same networks run in
+Add ``--schedule both`` to time, next to ``ctl.translate.translation_step`` ("ctl"), the same networks run in
 the order CUT's own code computes a step ("cut-order", ``cut_order_step`` below): G on [x^s; x^t], then for
 each NCE term the encoder run again on the source image (the keys) as well as on the translation, F applied to
 the keys with a graph, patches gathered after a permute of the whole feature map. This is a re-implementation
@@ -34,9 +34,13 @@ import torch
 from step_timing import machine_record, median_step_seconds, peak_memory, run_one  # benchmarks/step_timing.py
 from torch.nn import functional as nnf
 
+from ctl.device import pick_device
+from ctl.presets import PRESETS
+from ctl.translate import TranslationConfig, Translator, translation_step
+
 RESULTS = Path(__file__).resolve().parent / "results"
-# CUT's settings named in issue 4: (batch 1, 128 x 128, ngf 64, 9 blocks) and (batch 4, 64 x 64, ngf 16, 6 blocks),
-# 256 patches on 5 layers, identity NCE on. Our 5 layers mirror CUT's default 0,4,8,12,16 (see ctl.translation).
+# Two reference settings of CUT: (batch 1, 128 x 128, ngf 64, 9 blocks) and (batch 4, 64 x 64, ngf 16, 6 blocks),
+# 256 patches on 5 layers, identity NCE on. Our 5 layers mirror CUT's default 0,4,8,12,16 (see ctl.translate.cut).
 REFERENCE = [
     dict(label="cut-128-ngf64-9blocks", batch=1, size=128, ngf=64, blocks=9, ndf=64, patches=256,
          layers=["input", "stem", "down1", "res0", "res4"], identity=True, mlp_width=256),
@@ -46,8 +50,6 @@ REFERENCE = [
 
 
 def settings_of_preset(name: str) -> dict:
-    from ctl.presets import PRESETS
-
     p = PRESETS[name]
     return dict(label=f"preset-{name}", batch=p.batch_size, size=p.image_size, ngf=p.ngf, blocks=p.n_blocks,
                 ndf=p.ndf, patches=p.num_patches, layers=list(p.nce_layers), identity=True, mlp_width=p.mlp_width)
@@ -115,9 +117,6 @@ def cut_order_step(translator, opt_g, opt_d, real_ct, real_mr) -> dict:
 def time_one(settings: dict, schedule: str, steps: int, warmup: int, device_name: str | None,
              threads: int | None) -> dict:
     """Median seconds per step at one setting with one schedule (run in a subprocess)."""
-    from ctl.device import pick_device
-    from ctl.translation import TranslationConfig, Translator, translation_step
-
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device_name)
@@ -143,7 +142,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=None, help="preset names (default: ci cpu without "
                         "explicit settings, plus gpu on CUDA)")
-    parser.add_argument("--reference", action="store_true", help="CUT's two reference settings (issue 4)")
+    parser.add_argument("--reference", action="store_true", help="CUT's two reference settings")
     parser.add_argument("--batch", type=int, help="explicit setting: batch size")
     parser.add_argument("--size", type=int, default=128, help="explicit setting: image side (pixels)")
     parser.add_argument("--ngf", type=int, default=64)
@@ -168,8 +167,6 @@ def main() -> None:
         print(json.dumps(time_one(json.loads(args.one[0]), args.one[1], args.steps, args.warmup, args.device,
                                   args.threads)))
         return
-
-    from ctl.device import pick_device
 
     device = pick_device(args.device)
     settings = []

@@ -3,19 +3,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
+
+from ctl.data.prepared import prepare
+from ctl.data.write import generate_phantom
+from ctl.evaluate import evaluate_folder
+from ctl.presets import get_preset
+from ctl.teach.series import NotebookFailed, demo, run_series
+from ctl.training import TrainingDiverged, checkpoints, read_summary, train
+
+# The entry point above both layers: `demo` and `run-notebooks` run the notebook series (ctl.teach.series), the
+# other commands call the library (ctl.data, ctl.training, ctl.evaluate).
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ctl.run_notebooks import demo
-
     demo(preset=args.preset, runs_root=Path(args.runs), data_dir=Path(args.data), seed=args.seed)
     return 0
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from ctl.run_notebooks import NotebookFailed, run_series
-
     out = Path(args.out).resolve()
     try:
         run_dir = Path(args.run).resolve() if args.run else out / "run"
@@ -28,9 +35,6 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ctl.presets import get_preset
-    from ctl.training import TrainingDiverged, checkpoints, read_summary, train
-
     out = Path(args.out)
     if (out / "final.pt").exists():
         print(f"{out} is already trained (final.pt); nothing to do")
@@ -53,10 +57,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _phantom(args: argparse.Namespace) -> int:
-    import time
-
-    from ctl.data.write import generate_phantom
-
     start = time.perf_counter()
     try:
         out = generate_phantom(Path(args.out), n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed, size=args.size,
@@ -70,8 +70,6 @@ def _phantom(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from ctl.data.prepared import prepare
-
     try:
         out = prepare(args.btcv, args.chaos, args.out, args.size, paired_dir=args.paired, split=args.split,
                       seed=args.seed, test_fraction=args.test_fraction)
@@ -83,8 +81,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ctl.evaluate import evaluate_folder
-
     try:
         _, text = evaluate_folder(Path(args.run), Path(args.data), device=args.device, preset=args.preset,
                                   include_paper=not args.no_paper)

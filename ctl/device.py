@@ -1,5 +1,9 @@
-"""Pick the compute device: CUDA, then Apple MPS, then CPU. Nothing in ctl hard-codes ``cuda``."""
+"""The compute device and how to compute on it: CUDA, then Apple MPS, then CPU (nothing in ctl hard-codes
+``cuda``), and ``Amp``, the mixed-precision switch every training step goes through."""
 from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
 
 import torch
 
@@ -31,3 +35,49 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "mps (Apple GPU)"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class Amp:
+    """Mixed precision switch used by every ``train_step``: float32 everywhere except CUDA.
+
+    On CUDA, autocast runs convolutions in bfloat16 where the GPU supports it (no loss scaling needed) and in
+    float16 otherwise, with one ``GradScaler`` shared by all optimizers of the step (PyTorch's recipe for several
+    losses and optimizers: scale each loss, step each optimizer, update the scale once per iteration).
+    """
+
+    device_type: str = "cpu"
+    dtype: torch.dtype | None = None  # None: mixed precision off
+    scaler: torch.amp.GradScaler = field(default_factory=lambda: torch.amp.GradScaler("cpu", enabled=False))
+
+    @classmethod
+    def for_device(cls, device: torch.device, enabled: bool = True) -> "Amp":
+        """Mixed precision on CUDA when ``enabled``; off on CPU and MPS (where it gains little and is less tested)."""
+        if not enabled or device.type != "cuda":
+            return cls(device_type=device.type)
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+        return cls(device_type="cuda", dtype=dtype, scaler=scaler)
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    def autocast(self):
+        """Context for the forward pass and the loss."""
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def backward(self, loss: torch.Tensor, **options) -> None:
+        """``loss.backward(**options)``, scaled when float16 needs it (SIFA passes ``inputs`` and
+        ``retain_graph``: each of its networks gets the gradient of its own loss)."""
+        self.scaler.scale(loss).backward(**options)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """``optimizer.step()``, skipped by the scaler if float16 gradients overflowed."""
+        self.scaler.step(optimizer)
+
+    def update(self) -> None:
+        """Once per iteration, after every optimizer of the step has stepped."""
+        self.scaler.update()

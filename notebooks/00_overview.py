@@ -43,7 +43,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("00_overview", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -83,7 +83,7 @@ ctx = setup_notebook("00_overview", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED
 #   loop (notebook 04). At test time only $U$ is used, on real MR.
 
 # %%
-from ctl.overview import draw_pipeline
+from ctl.teach.overview import draw_pipeline
 
 fig = draw_pipeline()
 ctx.save_figure(fig, "pipeline")
@@ -100,7 +100,7 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from ctl.overview import series_table
+from ctl.teach.overview import series_table
 
 present = {p.stem for p in Path(".").glob("[0-9][0-9]_*.ipynb")} or None
 display(Markdown(series_table(present)))

@@ -47,7 +47,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("01_data_preparation", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -139,7 +139,7 @@ for domain in ("ct", "mr"):
 import matplotlib.pyplot as plt
 
 from ctl.data import load_paired_mr, load_volume
-from ctl.data.show import busiest_slice, organ_legend, show_slice
+from ctl.teach.plots import busiest_slice, organ_legend, show_slice
 
 plt.rcParams["figure.dpi"] = 72
 ct_id, mr_id = subject_ids(prepared, "ct", "test")[0], subject_ids(prepared, "mr", "test")[0]
@@ -152,6 +152,7 @@ show_slice(axes[0], ct.image[z], title=f"CT {ct_id}, slice {z}")
 show_slice(axes[1], ct.image[z], ct.label[z], title="CT with organs")
 show_slice(axes[2], mr.image[z_mr], title=("paired MR (same anatomy)" if meta["paired_mr"] else f"MR {mr_id}"))
 show_slice(axes[3], mr.image[z_mr], mr.label[z_mr], title="MR with organs")
+fig.tight_layout()
 organ_legend(fig)
 ctx.save_figure(fig, "ct_and_mr")
 plt.show()
@@ -163,18 +164,17 @@ plt.show()
 # the organs changes.
 
 # %%
-from ctl.data import CLASS_NAMES
-from ctl.data.show import ORGAN_COLOURS
+from ctl.organs import CLASS_NAMES, ORGANS
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8), sharey=False)
 medians = {}
 for ax, domain in zip(axes, ("ct", "mr")):
     volumes = [load_volume(prepared, domain, s) for s in subject_ids(prepared, domain, "train")]
-    for c in range(1, 5):
-        values = np.concatenate([v.image[v.label == c] for v in volumes])
-        medians[(domain, CLASS_NAMES[c])] = float(np.median(values))
-        ax.hist(values, bins=60, range=(0, 1), density=True, histtype="step", color=ORGAN_COLOURS[c], lw=1.5,
-                label=CLASS_NAMES[c].replace("_", " "))
+    for organ in ORGANS:
+        values = np.concatenate([v.image[v.label == organ.label] for v in volumes])
+        medians[(domain, organ.name)] = float(np.median(values))
+        ax.hist(values, bins=60, range=(0, 1), density=True, histtype="step", color=organ.colour, lw=1.5,
+                label=organ.name.replace("_", " "))
     ax.set_title(f"{domain.upper()} training subjects: organ intensities")
     ax.set_xlabel("prepared intensity (0-1)")
 axes[0].legend(fontsize=8)
@@ -182,9 +182,9 @@ ctx.save_figure(fig, "organ_histograms")
 plt.show()
 for (domain, organ), value in medians.items():
     ctx.record(f"median_{domain}_{organ}", value)
-print("median prepared intensity    " + "  ".join(f"{CLASS_NAMES[c]:>12s}" for c in range(1, 5)))
+print("median prepared intensity    " + "  ".join(f"{organ.name:>12s}" for organ in ORGANS))
 for domain in ("ct", "mr"):
-    print(f"{domain.upper():28s} " + "  ".join(f"{medians[(domain, CLASS_NAMES[c])]:12.2f}" for c in range(1, 5)))
+    print(f"{domain.upper():28s} " + "  ".join(f"{medians[(domain, organ.name)]:12.2f}" for organ in ORGANS))
 
 # %% [markdown]
 # ## 3. How the data sets store images
@@ -344,15 +344,16 @@ for name, lab in (("our loader", canonical_label), ("ignoring the affine", naive
 
 # %%
 from ctl.data import load_btcv_case, window_ct
-from ctl.data.show import organ_medians
+from ctl.organs import ORGAN_COLOURS
+from ctl.teach.plots import organ_medians
 
 ct_raw = load_btcv_case(btcv_root, ct_number)
 hu = ct_raw.image.ravel()
 fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
 axes[0].hist(hu, bins=120, range=(-1100, 1100), color="0.4")
 axes[0].axvspan(-200, 300, color="orange", alpha=0.2, label="window")
-for c, value in enumerate(organ_medians(ct_raw).values(), start=1):
-    axes[0].axvline(value, color=ORGAN_COLOURS[c], lw=1.2)
+for organ, value in organ_medians(ct_raw).items():
+    axes[0].axvline(value, color=ORGAN_COLOURS[organ], lw=1.2)
 axes[0].set_yscale("log")
 axes[0].set_title("raw CT (HU); lines: organ medians", fontsize=9)
 axes[0].legend(fontsize=8)
@@ -513,7 +514,7 @@ print(f"used in training: {AugmentConfig()}")
 # same view, drawn for readers of the saved notebook (widgets need a live kernel).
 
 # %%
-from ctl.data.show import slice_viewer
+from ctl.teach.plots import slice_viewer
 
 viewer_volumes = {f"CT {ct_id}": ct, f"MR {mr_id}": load_volume(prepared, "mr", mr_id)}
 if meta["paired_mr"]:
@@ -537,14 +538,14 @@ _ = ctx.save_figure(frame, "viewer_frame")
 #   paper assumes we do not have).
 #
 # Both are then scored with the 3D Dice per organ (`ctl.evaluate.evaluate_segmenter`, which uses
-# `ctl.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the stacked slices of one volume, mean over the test
+# `ctl.evaluate.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the stacked slices of one volume, mean over the test
 # subjects) on the MR test subjects, and `source_only` also on the CT test subjects, which tells a model that
 # did not learn apart from a model that learned CT and does not transfer. The models are saved in
 # `RUN_DIR/train/`; notebook 04 loads them instead of training them again.
 
 # %%
 from ctl.evaluate import EvalConfig, evaluate_segmenter
-from ctl.table1 import ORGAN_ORDER, ORGAN_TITLES
+from ctl.organs import ORGAN_ORDER, ORGAN_TITLES
 from ctl.training import load_or_train, read_summary, run_folder
 
 

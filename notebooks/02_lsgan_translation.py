@@ -48,7 +48,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("02_lsgan_translation", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -81,7 +81,7 @@ ctx = setup_notebook("02_lsgan_translation", PRESET, DATA_SOURCE, DATA_DIR, RUN_
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ctl.translation_notebooks import generator_loss_curves
+from ctl.teach.lsgan import generator_loss_curves
 
 scores = np.linspace(-4, 4, 161)
 curves = generator_loss_curves(scores)
@@ -121,7 +121,8 @@ for a in (-4.0, -2.0, 0.0, 1.0, 3.0):
 # grid: the *paired truth*, read only for evaluation below (`load_paired_mr`); real data have no such thing.
 
 # %%
-from ctl.data import CLASS_NAMES, UnpairedSliceDataset, ensure_prepared
+from ctl.data import UnpairedSliceDataset, ensure_prepared
+from ctl.organs import CLASS_NAMES
 
 preset = ctx.preset
 prepared = ensure_prepared(ctx.data_dir, preset, ctx.data_source, ctx.seed)
@@ -155,10 +156,9 @@ ctx.save_figure(fig, "unpaired-batch")
 import torch
 
 from ctl.nets.receptive_field import receptive_field
-from ctl.translation import TranslationConfig, Translator
+from ctl.translate import TranslationConfig, Translator
 
-cut_config = TranslationConfig.from_preset(preset)  # LSGAN + PatchNCE (CUT)
-lsgan_config = TranslationConfig.from_preset(preset, lambda_nce=0.0, nce_identity=False)  # LSGAN alone
+cut_config = TranslationConfig.from_preset(preset)  # LSGAN + PatchNCE, as the method `cut` trains it
 probe = Translator(cut_config)
 count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
 score_map = probe.D(torch.zeros(1, 1, preset.image_size, preset.image_size)).shape[-1]
@@ -173,7 +173,7 @@ print(f"PatchNCE: layers {cut_config.nce_layers}, {cut_config.num_patches} patch
 #
 # ## 4. One training step
 #
-# `ctl.translation.translation_step` does what CUT does, in CUT's order:
+# `ctl.translate.translation_step` does what CUT does, in CUT's order:
 #
 # 1. $G$ runs once on the batch $[x^s; x^t]$, giving $G(x^s)$, $G(x^t)$ (for eq. 8) and, from the same pass, the
 #    encoder features of $x^s$ and $x^t$ that PatchNCE uses as keys.
@@ -185,44 +185,44 @@ print(f"PatchNCE: layers {cut_config.nce_layers}, {cut_config.num_patches} patch
 # %%
 import inspect
 
-from ctl.translation import translation_step
+from ctl.translate import translation_step
 
 print(inspect.getsource(translation_step).split('"""')[2])  # the body, without the docstring
 
 # %% [markdown]
 # ## 5. Training both translators
 #
-# Two translators, from the same initial seed, on the same sequence of batches (`train_translator` draws batch
-# $k$ under its own seed, so the two runs see identical data):
+# Two translators, trained as two methods without a segmenter (`ctl.methods.translation_only`):
 #
-# - **LSGAN**: $\mathcal{L}_{gen}$ only (`lambda_nce=0`): $G$ is free to produce anything $D$ accepts as MR;
-# - **LSGAN + PatchNCE**: $\mathcal{L}_{gen} + \mathcal{L}^S_{PatchNCE} + \mathcal{L}^T_{PatchNCE}$ (eq. 4), as in
-#   CUT and the paper's translation part.
+# - **LSGAN** (method `lsgan`): $\mathcal{L}_{gen}$ only (`lambda_nce=0`): $G$ is free to produce anything $D$
+#   accepts as MR;
+# - **LSGAN + PatchNCE** (method `cut`): $\mathcal{L}_{gen} + \mathcal{L}^S_{PatchNCE} + \mathcal{L}^T_{PatchNCE}$
+#   (eq. 4), as in CUT and the paper's translation part.
 #
-# Adam with lr $2 \cdot 10^{-4}$ (the paper) and betas $(0.5, 0.999)$ (CUT). The number of iterations is half
-# the preset's segmenter iterations (at least 20).
+# Each step is `translation_step` above. They go through the training loop every method of notebooks 04 and 05
+# uses (`ctl.training.load_or_train`): seeded, so both start from the same $G$ and $D$; the data order a function
+# of (seed, iteration), so both see the same batches; the same augmentation; checkpoints, so an interrupted run
+# resumes, and a finished one is loaded instead of trained again. Adam with lr $2 \cdot 10^{-4}$ (the paper),
+# constant for the first half of the iterations and then decayed linearly (the schedule of CUT and of every
+# method here), and betas $(0.5, 0.999)$ (CUT). The number of iterations is half the preset's segmenter
+# iterations (at least 20).
 
 # %%
-import time
-
-from torch.utils.data import DataLoader
-
-from ctl.translation import train_translator
+from ctl.training import load_history, load_or_train, read_summary, run_folder
 
 steps = max(20, preset.iterations // 2)
-runs = {"LSGAN": lsgan_config, "LSGAN + PatchNCE": cut_config}
+translation_preset = preset.replace(iterations=steps, checkpoint_every=min(preset.checkpoint_every, steps))
+runs = {"LSGAN": "lsgan", "LSGAN + PatchNCE": "cut"}
 translators, histories = {}, {}
-for name, config in runs.items():
-    torch.manual_seed(ctx.seed)  # the same initial weights for both
-    loader = DataLoader(dataset, batch_size=preset.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(ctx.seed))
-    start = time.perf_counter()
-    translators[name], histories[name] = train_translator(config, loader, steps, ctx.device, lr=preset.lr,
-                                                          data_seed=ctx.seed)
-    seconds = time.perf_counter() - start
-    ctx.record(f"train_seconds_{'lsgan' if config.lambda_nce == 0 else 'lsgan_patchnce'}", round(seconds, 1), "s")
+for name, method in runs.items():
+    folder = run_folder(ctx.run_dir, method, preset.name, ctx.seed, ctx.data_source)
+    translators[name] = load_or_train(method, prepared, translation_preset, folder, seed=ctx.seed,
+                                      device=ctx.device, on_config_change="retrain")
+    histories[name] = load_history(folder)
+    seconds = read_summary(folder)["seconds"]  # the training time, also when the run was loaded
+    ctx.record(f"train_seconds_{'lsgan' if method == 'lsgan' else 'lsgan_patchnce'}", round(seconds, 1), "s")
     print(f"{name:17s}: {steps} iterations in {seconds:.0f} s; last losses "
-          + ", ".join(f"{k} {v:.3f}" for k, v in histories[name][-1].items()))
+          + ", ".join(f"{k} {v[-1]:.3f}" for k, v in histories[name].items() if k != "iteration"))
 
 # %% [markdown]
 # ## 6. Loss curves
@@ -233,7 +233,7 @@ for name, config in runs.items():
 # more of its source recognisable.
 
 # %%
-from ctl.translation_notebooks import loss_curves_figure
+from ctl.teach.lsgan import loss_curves_figure
 
 window = max(1, steps // 20)
 fig = loss_curves_figure(histories, window)
@@ -252,14 +252,12 @@ print(f"chance level of a PatchNCE term: log S = {np.log(cut_config.num_patches)
 
 # %%
 from ctl.data import load_paired_mr, load_volume, subject_ids
-from ctl.figures import representative_slices
-from ctl.translation_fidelity import translate_volume
-from ctl.translation_notebooks import translation_figure
+from ctl.evaluate import translate_volume
+from ctl.teach.lsgan import translation_figure
+from ctl.teach.plots import representative_slices
 
 has_paired_truth = (prepared / "paired_mr").is_dir()
 test_ids = subject_ids(prepared, "ct", "test")
-for translator in translators.values():
-    translator.eval()
 translated, volumes, truths = {name: {} for name in translators}, {}, {}
 for sid in test_ids:
     volumes[sid] = load_volume(prepared, "ct", sid)
@@ -280,20 +278,20 @@ ctx.save_figure(fig, "translations")
 # ## 8. Structure preservation, measured
 #
 # Pictures persuade; numbers decide. Each translated test volume is compared with its paired truth inside the
-# body (CT above 0.05, the largest component, holes filled: `ctl.fidelity.body_mask`):
+# body (CT above 0.05, the largest component, holes filled: `ctl.evaluate.fidelity.body_mask`):
 #
-# - **NCC** (`ctl.similarity.masked_ncc`): Pearson's correlation of the voxel values, $r \in [-1, 1]$. It ignores
-#   overall brightness and contrast, and rewards the right *pattern*: dark where the truth is dark, bright where
-#   it is bright;
-# - **SSIM** (`ctl.similarity.masked_ssim`, Wang et al. 2004; 11x11 Gaussian window): local agreement of
+# - **NCC** (`ctl.evaluate.similarity.masked_ncc`): Pearson's correlation of the voxel values, $r \in [-1, 1]$.
+#   It ignores overall brightness and contrast, and rewards the right *pattern*: dark where the truth is dark,
+#   bright where it is bright;
+# - **SSIM** (`ctl.evaluate.similarity.masked_ssim`, Wang et al. 2004; 11x11 Gaussian window): local agreement of
 #   brightness, contrast and structure, averaged over the windows centred in the body.
 #
 # The CT itself ("no translation") is the reference row: how far apart the two modalities start.
 # Mean over the CT test patients (one value per patient, all their slices together):
 
 # %%
-from ctl.fidelity import body_mask
-from ctl.similarity import masked_ncc, masked_ssim
+from ctl.evaluate.fidelity import body_mask
+from ctl.evaluate.similarity import masked_ncc, masked_ssim
 
 if not has_paired_truth:
     print("real data: there is no paired MR truth, so no structure numbers (see notebook 05 for measures "

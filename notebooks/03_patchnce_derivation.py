@@ -47,7 +47,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("03_patchnce_derivation", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -163,7 +163,7 @@ print("autograd:", np.round(q_var.grad.numpy(), 6))
 # %matplotlib inline
 import matplotlib.pyplot as plt
 
-from ctl.translation_notebooks import gaussian_infonce_bound
+from ctl.teach.infonce import gaussian_infonce_bound
 
 generator = torch.Generator().manual_seed(ctx.seed)
 rhos = np.linspace(0.0, 0.995, 14)
@@ -294,7 +294,8 @@ for name, (field, jump) in reference.items():
 # pixels to the field. At this notebook's preset, with the generator and the NCE layers the preset trains:
 
 # %%
-from ctl.data import CLASS_NAMES, ensure_prepared, load_volume, subject_ids
+from ctl.data import ensure_prepared, load_volume, subject_ids
+from ctl.organs import ORGAN_LABELS
 
 preset = ctx.preset
 G = ResnetGenerator(ngf=preset.ngf, n_blocks=preset.n_blocks)
@@ -318,9 +319,9 @@ for name in G.layer_names:
 # The same fields drawn on the slice, centred on one point inside the liver (outlines: organs):
 
 # %%
-from ctl.translation_notebooks import draw_patch_sizes
+from ctl.teach.infonce import draw_patch_sizes
 
-liver = np.argwhere(ct.label[z] == CLASS_NAMES.index("liver"))
+liver = np.argwhere(ct.label[z] == ORGAN_LABELS["liver"])
 centre = tuple(int(v) for v in liver[len(liver) // 2]) if len(liver) else (x.shape[-2] // 2, x.shape[-1] // 2)
 fig, ax = plt.subplots(figsize=(4.8, 4.8))
 draw_patch_sizes(ax, ct.image[z], centre, {name: fields[name][0] for name in preset.nce_layers}, ct.label[z])
@@ -366,7 +367,7 @@ assert measured == fields[deepest][0]
 # **The target term (eq. 8).** Eq. 4 adds $\mathcal{L}^T_{PatchNCE}(x^t, x^{t\to s})$. The method has no MR→CT
 # generator, so $x^{t\to s}$ is not what it seems: as in CUT, it is $G(x^t)$, the CT→MR generator applied to a
 # real MR slice, which should change nothing. Its PatchNCE asks that $G$ keep MR content too (CUT's "identity"
-# loss, `nce_identity=True` in `ctl.translation`).
+# loss, `nce_identity=True` in `ctl.translate`).
 #
 # Below, the similarity matrices for one CT slice at the preset's deepest NCE layer, for $S$ positions inside
 # the body, using an *untrained* $G$ and $F$. The query image is first the slice itself (a translation that

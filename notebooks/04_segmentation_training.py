@@ -47,7 +47,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("04_segmentation_training", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -165,6 +165,8 @@ from ctl.methods import METHODS
 
 rows = ["| method | what it is | reads | uses MR labels |", "|---|---|---|---|"]
 for name, cls in METHODS.items():
+    if not cls.in_table1:  # the translators of notebook 02 (no segmenter) are not rows of Table 1
+        continue
     flag = "**yes (upper bound)**" if cls.uses_target_labels else "no"
     rows.append(f"| `{name}` | {cls.description} | {', '.join(cls.batch_keys)} | {flag} |")
 display(Markdown("\n".join(rows)))
@@ -189,7 +191,7 @@ print(f"training items (CT training slices): {len(train_set)}; keys of an item: 
 print(f"MR test subjects: {data.subject_ids(prepared, 'mr', 'test')}")
 
 # %%
-from ctl.figures import body_box, show_labels  # a slice with organ overlays in the paper's colours; crop to the body
+from ctl.teach.plots import body_box, show_labels  # a slice with organs in the paper's colours; crop to the body
 
 item = train_set[len(train_set) // 2]
 ct_box, mr_box = body_box(item["ct"][0].numpy()), body_box(item["mr"][0].numpy())
@@ -213,7 +215,7 @@ plt.show()
 # **Stopping and resuming.** Interrupt the next cell (or lose the Colab session) and run it again: each
 # method continues from its last checkpoint. The checkpoint stores every network, both optimizers, every
 # random-number generator, and the loss history; the data order is a function of the seed and the iteration
-# alone. On a CPU the resumed run repeats the uninterrupted run's losses exactly (`tests/test_training.py`
+# alone. On a CPU the resumed run repeats the uninterrupted run's losses exactly (`tests/test_training_loop.py`
 # checks this), as long as the number of CPU threads is the same (a different thread count sums in another
 # order and drifts in the last bits).
 #
@@ -316,12 +318,12 @@ plt.show()
 # ## 8. Predictions on MR test slices
 #
 # Each method's `segmenter` (the U-Net in all three) is applied to whole MR test volumes slice by slice
-# (`ctl.training.predict_volume`). One slice per test subject, the one with the most organ pixels; colours as in
+# (`ctl.evaluate.predict_volume`). One slice per test subject, the one with the most organ pixels; colours as in
 # the paper's Fig. 3: liver cyan, right kidney blue, left kidney pink, spleen red. Right and left are the
 # patient's: the right kidney is on the image's left.
 
 # %%
-from ctl.training import predict_volume
+from ctl.evaluate import predict_volume
 
 mr_ids = data.subject_ids(prepared, "mr", "test")
 volumes = {sid: data.load_volume(prepared, "mr", sid) for sid in mr_ids}
@@ -347,30 +349,29 @@ plt.show()
 # ## 9. Dice on the MR test subjects
 #
 # **3D Dice** (the paper's measure): per organ and per test volume, $2|P\cap T| / (|P| + |T|)$ over all voxels
-# of the stacked slices (`ctl.metrics.dice`), then the mean over volumes. **2D Dice**
-# (`ctl.metrics.slice_dice`): the same formula per slice, averaged over the slices where the truth or the
+# of the stacked slices (`ctl.evaluate.metrics.dice`), then the mean over volumes. **2D Dice**
+# (`ctl.evaluate.metrics.slice_dice`): the same formula per slice, averaged over the slices where the truth or the
 # prediction holds the organ (a slice with a false positive only scores 0). 2D Dice weighs small end slices as
 # much as large central ones, so it is usually lower; it is reported because many 2D papers use it. Notebook 05
 # adds ASSD and the full Table 1.
 
 # %%
-from ctl.metrics import ORGAN_LABELS, dice, slice_dice
-from ctl.table1 import ORGAN_ORDER as ORGANS  # the paper's column order: spleen, left kidney, right kidney, liver
-from ctl.table1 import ORGAN_TITLES
+from ctl.evaluate.metrics import dice, slice_dice
+from ctl.organs import ORGAN_LABELS, ORGAN_ORDER, ORGAN_TITLES  # ORGAN_ORDER: the paper's column order
 
 
 scores = {}  # (method, organ, "3D"/"2D") -> per-volume values
 for name in NAMES:
-    for organ in ORGANS:
+    for organ in ORGAN_ORDER:
         k = ORGAN_LABELS[organ]
         scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
         scores[name, organ, "2D"] = [slice_dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
 
 for kind in ("3D", "2D"):
-    rows = [f"| {kind} Dice (%) | " + " | ".join(ORGAN_TITLES[o] for o in ORGANS) + " | Mean |",
-            "|---|" + "---|" * (len(ORGANS) + 1)]
+    rows = [f"| {kind} Dice (%) | " + " | ".join(ORGAN_TITLES[o] for o in ORGAN_ORDER) + " | Mean |",
+            "|---|" + "---|" * (len(ORGAN_ORDER) + 1)]
     for name in NAMES:
-        means = [100 * np.nanmean(scores[name, organ, kind]) for organ in ORGANS]
+        means = [100 * np.nanmean(scores[name, organ, kind]) for organ in ORGAN_ORDER]
         label = "`oracle` (upper bound, uses MR labels)" if name == "oracle" else f"`{name}`"
         rows.append(f"| {label} | " + " | ".join(f"{m:.1f}" for m in means) + f" | {np.mean(means):.1f} |")
         ctx.record(f"dice_{kind.lower()}_mean_{name}", round(float(np.mean(means)), 2), "%")
@@ -378,7 +379,7 @@ for kind in ("3D", "2D"):
 print(f"{len(mr_ids)} MR test subject(s), preset {ctx.preset.name}")
 
 # %%
-mean_3d = {name: 100 * np.mean([np.nanmean(scores[name, o, "3D"]) for o in ORGANS]) for name in NAMES}
+mean_3d = {name: 100 * np.mean([np.nanmean(scores[name, o, "3D"]) for o in ORGAN_ORDER]) for name in NAMES}
 gap = mean_3d["ours"] - mean_3d["source_only"]
 between_bounds = mean_3d["oracle"] - mean_3d["source_only"]
 print(f"mean 3D Dice: source_only {mean_3d['source_only']:.1f} %, ours {mean_3d['ours']:.1f} %, "
@@ -429,15 +430,15 @@ for name in BASELINES:
     ctx.record(f"train_seconds_{name}", round(seconds[name], 1), "s")
     predictions[name] = {sid: predict_volume(methods[name].segmenter, v.image, ctx.device)
                          for sid, v in volumes.items()}
-    for organ in ORGANS:
+    for organ in ORGAN_ORDER:
         k = ORGAN_LABELS[organ]
         scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
 
 ALL = NAMES + BASELINES
-rows = ["| method | training time (s) | " + " | ".join(ORGAN_TITLES[o] for o in ORGANS) + " | Mean 3D Dice (%) |",
-        "|---|---|" + "---|" * (len(ORGANS) + 1)]
+rows = ["| method | training time (s) | " + " | ".join(ORGAN_TITLES[o] for o in ORGAN_ORDER) + " | Mean 3D Dice (%) |",
+        "|---|---|" + "---|" * (len(ORGAN_ORDER) + 1)]
 for name in sorted(ALL, key=lambda n: (n == "oracle", n != "source_only")):
-    means = [100 * np.nanmean(scores[name, organ, "3D"]) for organ in ORGANS]
+    means = [100 * np.nanmean(scores[name, organ, "3D"]) for organ in ORGAN_ORDER]
     label = "`oracle` (upper bound, uses MR labels)" if name == "oracle" else f"`{name}`"
     rows.append(f"| {label} | {seconds[name]:.0f} | " + " | ".join(f"{m:.1f}" for m in means)
                 + f" | {np.mean(means):.1f} |")

@@ -48,7 +48,7 @@ RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
 
 # %%
-from ctl.notebook import setup_notebook
+from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("05_dice_assd_comparison", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
@@ -83,8 +83,8 @@ ctx = setup_notebook("05_dice_assd_comparison", PRESET, DATA_SOURCE, DATA_DIR, R
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ctl.figures import anisotropy_picture, surface_distance_picture
-from ctl.metrics import assd, dice, surface_distances
+from ctl.evaluate.metrics import assd, dice, surface_distances
+from ctl.teach.evaluation_plots import anisotropy_picture, surface_distance_picture
 
 truth = np.zeros((14, 16), bool)
 truth[3:9, 3:12] = True
@@ -165,7 +165,7 @@ display(Markdown("\n".join(rows)))
 #    counts as one sample; the Mean column is the mean of the four organ means, as in the paper.
 #
 # An organ a method misses entirely has no surface, so its ASSD is undefined; such volumes are left out of the
-# ASSD mean and the cell says how many are left, e.g. `[3/4]` (`ctl.table1`).
+# ASSD mean and the cell says how many are left, e.g. `[3/4]` (`ctl.evaluate.table1`).
 #
 # Every method is trained with `load_or_train` in the run folders notebook 04 uses
 # (`RUN_DIR/train/<method>-<preset>-seed<seed>/`): a method trained there is loaded, not trained again. The
@@ -230,8 +230,8 @@ display(Markdown(table_voxel.to_markdown()))
 # a prediction's surface is much larger or smaller than the truth's, the two weigh the directions differently.
 
 # %%
-from ctl.metrics import score_volume
-from ctl.table1 import ORGAN_ORDER, ORGAN_TITLES
+from ctl.evaluate.metrics import score_volume
+from ctl.organs import ORGAN_ORDER, ORGAN_TITLES
 
 shown_method = "ours" if "ours" in NAMES else NAMES[0]
 ev = evaluations[shown_method, SEEDS[0]]
@@ -257,7 +257,8 @@ display(Markdown(f"`{shown_method}`, seed {SEEDS[0]}\n\n" + "\n".join(rows)))
 # right kidney blue. The patient's right is on the image's left, so the right kidney (blue) is on the left.
 
 # %%
-from ctl.figures import box_plots, representative_slices, segmentation_grid
+from ctl.teach.evaluation_plots import box_plots
+from ctl.teach.plots import representative_slices, segmentation_grid
 
 per_subject = 3 if len(mr_test) == 1 else 1
 picks = [(sid, z) for sid in mr_test_ids[:3] for z in representative_slices(mr_test[sid].label, per_subject)]
@@ -292,16 +293,17 @@ plt.show()
 #   it against the CT labels $y^s$; organs moved or erased by the translation are not found where $y^s$ has
 #   them;
 # - **distance to real MR**: a kernel distance (KID-style, unbiased MMD$^2$) between features of translated
-#   slices and of real MR test slices, from a fixed random network (`ctl.fidelity`); 0 means the two sets are
-#   indistinguishable to those features.
+#   slices and of real MR test slices, from a fixed random network (`ctl.evaluate.fidelity`); 0 means the two
+#   sets are indistinguishable to those features.
 #
 # On real data no MR of the CT patient exists, so only the last two apply (with `DATA_SOURCE = "real"` the code
 # below skips the paired measure). Two reference rows frame the methods: the CT without translation and, on the
 # phantom, the paired truth itself (a perfect translation).
 
 # %%
-from ctl.translation_fidelity import (MEASURES, NO_TRANSLATION, PAIRED_TRUTH, FidelityConfig, rank_correlations,
-                                      translation_fidelity, translator_of)
+from ctl.evaluate import translator_of
+from ctl.evaluate.translation_fidelity import (MEASURES, NO_TRANSLATION, PAIRED_TRUTH, FidelityConfig,
+                                               rank_correlations, translation_fidelity)
 
 translators = {name: translator_of(methods[name, SEEDS[0]]) for name in NAMES}
 translators = {name: t for name, t in translators.items() if t is not None}
@@ -317,7 +319,8 @@ fidelity = translation_fidelity(translators, prepared, oracle, data_source=ctx.d
 # spleen and kidneys (in T2 MR the spleen is brighter than the liver, the kidneys brightest).
 
 # %%
-from ctl.figures import fidelity_scatter, translation_grid
+from ctl.teach.evaluation_plots import fidelity_scatter
+from ctl.teach.plots import translation_grid
 
 ct_id = data.subject_ids(prepared, "ct", "test")[0]
 ct_volume = data.load_volume(prepared, "ct", ct_id)
@@ -372,11 +375,11 @@ for key, c in correlations.items():
 # %% [markdown]
 # ## 9. Discussion, computed from this run
 #
-# The sentences below are generated from the numbers of this run (`ctl.discussion`), so they stay true when
+# The sentences below are generated from the numbers of this run (`ctl.teach.discussion`), so they stay true when
 # the preset, the seed or the data change. Read them with the tables above.
 
 # %%
-from ctl.discussion import discussion
+from ctl.teach.discussion import discussion
 
 display(Markdown("\n".join(f"- {line}" for line in discussion(results))))
 

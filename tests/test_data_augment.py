@@ -1,5 +1,4 @@
 """Augmentations: hand-worked values, image and label deformed together, and never a left-right flip."""
-import numpy as np
 import pytest
 import torch
 

@@ -1,19 +1,21 @@
 """SliceDataset and UnpairedSliceDataset: item contract, values, seeding, and no paired-MR reads."""
+import json
+import shutil
+
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from ctl.data import (SliceDataset, UnpairedSliceDataset, ensure_phantom_prepared, load_volume, paired_mr_reads,
-                      subject_ids)
+from ctl.data import SliceDataset, UnpairedSliceDataset, load_volume, paired_mr_reads, subject_ids
 from ctl.presets import get_preset
 
 CI = get_preset("ci", env={})
 
 
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-    return ensure_phantom_prepared(tmp_path_factory.mktemp("data"), CI, seed=1, progress=False)
+@pytest.fixture
+def prepared(ci_prepared):
+    return ci_prepared
 
 
 def test_slice_dataset_items(prepared):
@@ -72,9 +74,6 @@ def test_augmented_loader_batches_and_never_reads_paired_mr(prepared):
 
 
 def test_empty_split_is_an_error(prepared, tmp_path):
-    import json
-    import shutil
-
     copy = shutil.copytree(prepared, tmp_path / "p")
     split = json.loads((copy / "split.json").read_text())
     split["mr"]["test"] = []

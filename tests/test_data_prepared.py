@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from ctl.data import (CLASS_NAMES, ensure_phantom_prepared, ensure_prepared, ensure_real_prepared, load_paired_mr,
-                      load_volume, paired_mr_reads, read_meta, subject_ids)
+from ctl.data import (DATA_SOURCES, check_data_source, ensure_phantom_prepared, ensure_prepared, ensure_real_prepared,
+                      load_paired_mr, load_volume, paired_mr_reads, read_meta, subject_ids)
 from ctl.data.prepared import random_split, sifa_split
+from ctl.organs import CLASS_NAMES
 from ctl.presets import get_preset
 
 CI = get_preset("ci", env={})
@@ -14,11 +15,8 @@ CI = get_preset("ci", env={})
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
+    """A ci phantom of this module's own (test_reuse_and_rebuild rebuilds it at another size)."""
     return ensure_phantom_prepared(tmp_path_factory.mktemp("data"), CI, seed=0, progress=False)
-
-
-def test_class_names_contract():
-    assert CLASS_NAMES == ("background", "liver", "right_kidney", "left_kidney", "spleen")
 
 
 def test_layout_and_arrays(prepared):
@@ -110,3 +108,10 @@ def test_real_data_has_no_paired_mr_and_must_be_present(tmp_path):
         load_paired_mr(tmp_path, "ct0001")
     with pytest.raises(ValueError, match="data_source"):
         ensure_prepared(tmp_path, CI, data_source="synthetic")
+
+
+def test_a_data_source_outside_the_two_is_named_with_the_choices():
+    for source in DATA_SOURCES:
+        check_data_source(source)
+    with pytest.raises(ValueError, match=r"DATA_SOURCE='btcv'; choose one of \('phantom', 'real'\)"):
+        check_data_source("btcv", name="DATA_SOURCE")

@@ -1,10 +1,12 @@
-"""Networks: sizes kept, encoder features by name and shape, the encoder stops early, receptive fields measured
-against the formula (70 x 70 PatchGAN), F's sampling and normalisation, U-Net shapes and bad sizes."""
+"""ctl.nets: sizes kept, encoder features by name and shape, the encoder stops early, receptive fields measured
+against the formula (70 x 70 PatchGAN), F's sampling and normalisation, U-Net shapes and bad sizes, the networks
+SIFA and AdaptSegNet add, and ``frozen``."""
 import pytest
 import torch
 from torch import nn
 
-from ctl.nets import PatchDiscriminator, PatchProjector, ResnetGenerator, UNet, gather_patches, sample_patch_ids
+from ctl.nets import (OutputDiscriminator, PatchDiscriminator, PatchProjector, ResnetGenerator,
+                      TwoHeadPatchDiscriminator, UNet, frozen, gather_patches, sample_patch_ids)
 from ctl.nets.receptive_field import (empirical_receptive_field, encoder_receptive_fields, positive_weights,
                                       receptive_field)
 
@@ -190,3 +192,65 @@ def test_unet_width_doubles_per_level():
     widths = [block[0].out_channels for block in u.down]
     assert widths == [4, 8, 16, 32]
     assert isinstance(u.head, nn.Conv2d) and u.head.out_channels == 5
+
+
+def test_unet_features_are_the_input_of_its_head():
+    """SIFA's encoder E is ``UNet.features`` and its classifier C the 1 x 1 head: C(E(x)) is U(x)."""
+    unet = UNet(1, 5, base=4, depth=2).eval()
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(unet.head(unet.features(x)), unet(x))
+    assert unet.features(x).shape == (2, 4, 32, 32)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        unet.features(torch.rand(1, 1, 30, 30))
+
+
+# --- SIFA's and AdaptSegNet's networks ---------------------------------------------------------------------------
+def test_two_head_discriminator_gives_main_and_aux_maps():
+    D = TwoHeadPatchDiscriminator(1, ndf=4)
+    scores = D(torch.rand(3, 1, 32, 32))
+    assert set(scores) == {"main", "aux"} and scores["main"].shape == scores["aux"].shape == (3, 1, 2, 2)
+    with pytest.raises(ValueError, match="too small"):
+        D(torch.rand(1, 1, 16, 16))
+
+
+def test_sifas_decoder_maps_features_to_an_image_in_unit_range():
+    decoder = ResnetGenerator(in_channels=4, out_channels=1, ngf=4, n_blocks=1)  # Dec, on E's 4-channel map
+    image = decoder(torch.randn(2, 4, 32, 32))
+    assert image.shape == (2, 1, 32, 32) and 0 <= image.min() and image.max() <= 1
+
+
+def test_output_discriminator_shapes_and_no_normalisation():
+    D = OutputDiscriminator(n_classes=5, ndf=4)
+    assert D(torch.rand(2, 5, 96, 96)).shape == (2, 1, 3, 3)  # five halvings: 96 / 32
+    assert D(torch.rand(1, 5, 32, 32)).shape == (1, 1, 1, 1)
+    assert D.min_input_size == 32
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d, nn.GroupNorm)) for m in D.modules())
+    with pytest.raises(ValueError, match=r"expected class maps \(B, 5, H, W\)"):
+        D(torch.rand(1, 3, 64, 64))
+    with pytest.raises(ValueError, match="need at least 32 pixels"):
+        D(torch.rand(1, 5, 24, 24))
+    with pytest.raises(ValueError, match="n_classes >= 2"):
+        OutputDiscriminator(n_classes=1)
+
+
+# --- frozen ---------------------------------------------------------------------------------------------------------
+def test_frozen_network_passes_gradients_but_keeps_none():
+    D = PatchDiscriminator(1, ndf=4)
+    x = torch.rand(1, 1, 32, 32, requires_grad=True)
+    with frozen(D.parameters()):
+        score = D(x).mean()
+    score.backward()
+    assert x.grad is not None and all(p.grad is None for p in D.parameters())
+    assert all(p.requires_grad for p in D.parameters())  # restored after the block
+
+
+def test_frozen_puts_back_each_previous_flag_also_after_an_error():
+    D = PatchDiscriminator(1, ndf=4)
+    first = next(D.parameters())
+    first.requires_grad_(False)  # already frozen before the block: it must stay so
+    with pytest.raises(RuntimeError, match="inside"):
+        with frozen(D.parameters()):
+            assert not any(p.requires_grad for p in D.parameters())
+            raise RuntimeError("inside")
+    assert not first.requires_grad
+    assert all(p.requires_grad for p in list(D.parameters())[1:])

@@ -76,10 +76,6 @@ def test_committed_outputs_are_small(path):
                     assert len(data) <= MAX_IMAGE_BYTES, f"an image output of {len(data)} bytes in {path.name}"
 
 
-def test_series_starts_with_the_overview():
-    assert NOTEBOOKS and NOTEBOOKS[0].name == "00_overview.ipynb"
-
-
 # --- the checker catches what it must ------------------------------------------------------------------------
 def _good_notebook(stem="07_example"):
     md = nbformat.v4.new_markdown_cell

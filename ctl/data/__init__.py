@@ -10,8 +10,9 @@ from ctl.data.btcv import load_btcv_case
 from ctl.data.chaos import load_chaos_case
 from ctl.data.datasets import SliceDataset, UnpairedSliceDataset
 from ctl.data.geometry import Volume
-from ctl.data.labels import CLASS_NAMES, NUM_CLASSES
 from ctl.data.prepared import (
+    DATA_SOURCES,
+    check_data_source,
     ensure_phantom_prepared,
     ensure_prepared,
     ensure_real_prepared,
@@ -26,8 +27,8 @@ from ctl.data.preprocess import normalise_mr, preprocess_volume, window_ct
 from ctl.data.write import generate_phantom
 
 __all__ = [
-    "CLASS_NAMES", "NUM_CLASSES", "Volume", "AugmentConfig", "augment_slice", "SliceDataset", "UnpairedSliceDataset",
-    "ensure_phantom_prepared", "ensure_prepared", "ensure_real_prepared", "prepare", "read_meta", "subject_ids",
-    "load_volume", "load_paired_mr", "paired_mr_reads", "generate_phantom", "load_btcv_case", "load_chaos_case",
-    "window_ct", "normalise_mr", "preprocess_volume",
+    "DATA_SOURCES", "check_data_source", "Volume", "AugmentConfig", "augment_slice", "SliceDataset",
+    "UnpairedSliceDataset", "ensure_phantom_prepared", "ensure_prepared", "ensure_real_prepared", "prepare",
+    "read_meta", "subject_ids", "load_volume", "load_paired_mr", "paired_mr_reads", "generate_phantom",
+    "load_btcv_case", "load_chaos_case", "window_ct", "normalise_mr", "preprocess_volume",
 ]

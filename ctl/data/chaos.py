@@ -78,7 +78,7 @@ def sorted_series(folder: Path | str) -> list[Path]:
         if folder.is_dir() else []
     if not files:
         raise FileNotFoundError(f"no DICOM files (*.dcm) in {folder}")
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # here, not at the top: it costs ~90 MB of memory, and only DICOM needs it
 
     series, positions, normal0 = {}, {}, None
     reader = sitk.ImageFileReader()
@@ -142,7 +142,7 @@ def load_chaos_case(root: Path | str, subject: int, need_labels: bool = True) ->
         size that does not match the series, unknown grey values.
     """
     folder = Path(root) / "MR" / str(subject) / "T2SPIR"
-    import SimpleITK as sitk
+    import SimpleITK as sitk  # here, not at the top: it costs ~90 MB of memory, and only DICOM needs it
 
     files = sorted_series(folder / "DICOM_anon")
     reader = sitk.ImageSeriesReader()

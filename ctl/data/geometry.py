@@ -76,7 +76,7 @@ class Volume:
     """
 
     image: np.ndarray  # (Z, H, W) float32
-    label: np.ndarray  # (Z, H, W) uint8, classes 0-4 (``labels.CLASS_NAMES``)
+    label: np.ndarray  # (Z, H, W) uint8, classes 0-4 (``ctl.organs.CLASS_NAMES``)
     spacing: np.ndarray  # (3,) float64, mm between voxel centres along (z, y, x)
     subject: str  # e.g. "ct0001", "mr0001"
     domain: str  # "ct" or "mr"

@@ -1,8 +1,7 @@
-"""Class ids, and how the two data sets encode them on disk.
+"""How the two data sets encode the organs on disk, mapped onto our class ids.
 
-Our classes (used everywhere after loading) are ``0 background, 1 liver, 2 right kidney, 3 left kidney,
-4 spleen`` (``CLASS_NAMES``). "Right" and "left" are the patient's: the right kidney lies on the image's left in
-radiological display, which is why no augmentation may flip an image left-right.
+Our classes (used everywhere after loading) are those of ``ctl.organs``: ``0 background, 1 liver, 2 right
+kidney, 3 left kidney, 4 spleen``.
 
 - BTCV (Multi-Atlas Labeling Beyond the Cranial Vault) labels 13 organs with ids 1-13; we keep four of them and
   map every other id to background (``btcv_to_classes``).
@@ -14,9 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CLASS_NAMES = ("background", "liver", "right_kidney", "left_kidney", "spleen")
-BACKGROUND, LIVER, RIGHT_KIDNEY, LEFT_KIDNEY, SPLEEN = range(5)
-NUM_CLASSES = len(CLASS_NAMES)
+from ctl.organs import NUM_CLASSES, ORGAN_LABELS
 
 # BTCV label ids (from the challenge's label list).
 BTCV_NAMES = {
@@ -24,11 +21,15 @@ BTCV_NAMES = {
     6: "liver", 7: "stomach", 8: "aorta", 9: "inferior vena cava", 10: "portal and splenic vein",
     11: "pancreas", 12: "right adrenal gland", 13: "left adrenal gland",
 }
-BTCV_TO_CLASS = {1: SPLEEN, 2: RIGHT_KIDNEY, 3: LEFT_KIDNEY, 6: LIVER}  # every other BTCV id -> background
+BTCV_TO_CLASS = {btcv_id: ORGAN_LABELS[organ] for btcv_id, organ in  # every other BTCV id -> background
+                 ((1, "spleen"), (2, "right_kidney"), (3, "left_kidney"), (6, "liver"))}
 
 # CHAOS grey levels written for each class, and the (exclusive, inclusive] ranges a reader accepts.
-CHAOS_GREY = {LIVER: 63, RIGHT_KIDNEY: 126, LEFT_KIDNEY: 189, SPLEEN: 252}
-CHAOS_RANGES = {LIVER: (55, 70), RIGHT_KIDNEY: (110, 135), LEFT_KIDNEY: (175, 200), SPLEEN: (240, 255)}
+CHAOS_GREY = {ORGAN_LABELS[organ]: grey for organ, grey in
+              (("liver", 63), ("right_kidney", 126), ("left_kidney", 189), ("spleen", 252))}
+CHAOS_RANGES = {ORGAN_LABELS[organ]: grey_range for organ, grey_range in
+                (("liver", (55, 70)), ("right_kidney", (110, 135)), ("left_kidney", (175, 200)),
+                 ("spleen", (240, 255)))}
 
 
 def btcv_to_classes(label: np.ndarray, source: str = "BTCV label") -> np.ndarray:
@@ -46,14 +47,6 @@ def btcv_to_classes(label: np.ndarray, source: str = "BTCV label") -> np.ndarray
     for btcv_id, cls in BTCV_TO_CLASS.items():
         lookup[btcv_id] = cls
     return lookup[np.asarray(label).astype(np.int64)]
-
-
-def classes_to_btcv(label: np.ndarray) -> np.ndarray:
-    """Our classes (0-4) as BTCV ids (the inverse of ``btcv_to_classes`` on the four organs)."""
-    lookup = np.zeros(NUM_CLASSES, dtype=np.uint8)
-    for btcv_id, cls in BTCV_TO_CLASS.items():
-        lookup[cls] = btcv_id
-    return lookup[label]
 
 
 def decode_chaos_png(grey: np.ndarray, source: str = "CHAOS mask") -> np.ndarray:

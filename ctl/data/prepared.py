@@ -25,10 +25,11 @@ import numpy as np
 from ctl.data.btcv import find_btcv_root, list_btcv_cases, load_btcv_case, load_nifti_image
 from ctl.data.chaos import find_chaos_root, list_chaos_cases, load_chaos_case
 from ctl.data.geometry import Volume
-from ctl.data.labels import CLASS_NAMES
 from ctl.data.preprocess import CT_WINDOW_HU, MR_PERCENTILES, preprocess_volume
 from ctl.data.write import PHANTOM_VERSION, generate_phantom, phantom_is_complete
+from ctl.organs import CLASS_NAMES
 
+DATA_SOURCES = ("phantom", "real")  # the embedded phantom, or BTCV + CHAOS under DATA_DIR/real
 DOMAINS = ("ct", "mr")
 SPLITS = ("train", "test")
 SIFA_TEST = {"ct": (1, 9, 30, 32, 33, 39), "mr": (1, 13, 32, 38)}
@@ -264,8 +265,13 @@ def ensure_real_prepared(data_dir: Path | str, size: int, split: str = "sifa", s
 
 def ensure_prepared(data_dir: Path | str, preset, data_source: str = "phantom", seed: int = 0) -> Path:
     """``ensure_phantom_prepared`` or, for ``data_source="real"``, ``ensure_real_prepared`` (SIFA split)."""
+    check_data_source(data_source)
     if data_source == "phantom":
         return ensure_phantom_prepared(data_dir, preset, seed)
-    if data_source == "real":
-        return ensure_real_prepared(data_dir, preset.image_size, split="sifa", seed=seed)
-    raise ValueError(f"data_source must be 'phantom' or 'real', got {data_source!r}")
+    return ensure_real_prepared(data_dir, preset.image_size, split="sifa", seed=seed)
+
+
+def check_data_source(data_source: str, name: str = "data_source") -> None:
+    """Raise a ValueError naming ``name`` and the choices unless ``data_source`` is one of ``DATA_SOURCES``."""
+    if data_source not in DATA_SOURCES:
+        raise ValueError(f"{name}={data_source!r}; choose one of {DATA_SOURCES}")

@@ -19,7 +19,7 @@ absorbs.
 
 The target term (eq. 4, 8): the paper writes L^T(x^t, x^{t->s}). The method has no MR->CT generator; as in CUT
 ("identity" NCE) the query image is G(x^t), the CT->MR generator applied to a real MR slice, which should
-leave it unchanged. ``ctl.translation`` computes it that way.
+leave it unchanged. ``ctl.translate.cut`` computes it that way.
 """
 from __future__ import annotations
 

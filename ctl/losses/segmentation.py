@@ -9,7 +9,8 @@ and c over the N_C classes (background included).
     L_dl  = 1 - (1/N_C) sum_c  2 sum_i p_i^c g_i^c / ( sum_i (p_i^c)^2 + sum_i (g_i^c)^2 )           (eq. 14)
 
 Two departures from the printed equations, both to make them what they are meant to be:
-- eq. 13 prints a sum over pixels; here it is the mean over pixels (the issue's choice; a constant factor N).
+- eq. 13 prints a sum over pixels; here it is the mean over pixels (a constant factor N, which would otherwise
+  make the loss grow with the batch and image size).
 - eq. 14 as printed lacks the factor 2 and the average over classes, so a perfect prediction would give
   1 - N_C / 2 instead of 0. The version above is the squared-denominator soft Dice of Milletari et al. (V-Net,
   2016): 0 for a perfect one-hot prediction, 1 for a prediction disjoint from the truth.

@@ -40,10 +40,9 @@ from torch import Tensor, nn
 from torch.nn import functional as nnf
 
 from ctl.losses import segmentation_loss
-from ctl.methods.base import Method, frozen, register
-from ctl.methods.cyclegan import as_floats
+from ctl.methods.base import Method, as_floats, register
 from ctl.methods.supervised import UNetConfig
-from ctl.nets.output_discriminator import OutputDiscriminator
+from ctl.nets import OutputDiscriminator, frozen
 
 SOURCE, TARGET = 1.0, 0.0  # D's labels: maps computed on CT, maps computed on MR
 

@@ -1,6 +1,8 @@
-"""The interface every method of Table 1 implements, so that all of them train and test the same way.
+"""The interface every method implements, so that all of them train and test the same way.
 
-A method is a small ``nn.Module`` that says three things:
+The methods are the seven rows of Table 1 (``in_table1 = True``) and the two translation-only methods of
+notebook 02 (``ctl.methods.translation_only``: a translator, no segmenter, not in Table 1). A method is a small
+``nn.Module`` that says three things:
 
 1. **what it builds**: its networks (as submodules, so ``state_dict()`` holds them all) in ``__init__``, and its
    optimizers in ``configure_optimizers()`` (called by ``setup(first_batch)``, after any network that is
@@ -8,34 +10,37 @@ A method is a small ``nn.Module`` that says three things:
 2. **one training step**: ``train_step(batch) -> dict[str, float]``, with ``zero_grad / backward / step``
    written out in the method's own module, in the method's own update order;
 3. **which network segments at test time**: the ``segmenter`` property, a module mapping MR slices
-   (B, 1, H, W) in [0, 1] to class logits (B, 5, H, W). Evaluation uses nothing else.
+   (B, 1, H, W) in [0, 1] to class logits (B, 5, H, W). Evaluation uses nothing else. A method that translates
+   CT to MR also has ``translate(ct)``, used for figures and the fidelity measures only.
 
 Everything else is shared and lives in ``ctl.training``: the data (``ctl.data.UnpairedSliceDataset``, the same
 for every method), seeding, mixed precision, checkpoints, resume, the loss history and the NaN guard.
 
 Rules a method follows, so that comparisons are fair and resume is exact:
 
-- one call of ``train_step`` updates the segmenter exactly once (the loop counts segmenter updates);
+- one call of ``train_step`` updates the segmenter exactly once (the loop counts segmenter updates); for a
+  translation-only method, which has no segmenter, it updates the translator exactly once;
 - ``batch_keys`` names the keys of the ``UnpairedSliceDataset`` item the step reads; only a method with
   ``uses_target_labels = True`` (the oracle, an upper bound) may list ``"mr_label"``, and the loop only asks the
   dataset for MR labels for such a method;
 - randomness comes from torch's global generator (the loop saves and restores it at checkpoints);
 - state that is neither a parameter nor a buffer but must survive a resume (an image pool) is returned by a
   submodule's ``get_extra_state`` / ``set_extra_state`` (torch then keeps it in ``state_dict()``);
-- losses go through ``self.amp`` (``autocast()``, ``backward(loss)``, ``step(optimizer)``), which is plain
-  float32 autograd on CPU and mixed precision on CUDA; the loop calls ``self.amp.update()`` after each step.
+- losses go through ``self.amp`` (``ctl.device.Amp``: ``autocast()``, ``backward(loss)``, ``step(optimizer)``),
+  which is plain float32 autograd on CPU and mixed precision on CUDA; the loop calls ``self.amp.update()``
+  after each step; ``train_step`` returns its losses through ``as_floats`` (one device synchronisation).
 
 A new method is one module: subclass ``Method``, decorate it with ``@register``, import it in
 ``ctl/methods/__init__.py``.
 """
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass, field
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from ctl.device import Amp
 
 # The keys of a ``ctl.data.UnpairedSliceDataset`` item; "mr_label" exists only when the dataset is built with
 # target_labels=True, which the training loop does for methods with ``uses_target_labels`` alone.
@@ -75,66 +80,11 @@ def method_class(name: str) -> type["Method"]:
     return METHODS[name]
 
 
-@dataclass
-class Amp:
-    """Mixed precision switch used by every ``train_step``: float32 everywhere except CUDA.
-
-    On CUDA, autocast runs convolutions in bfloat16 where the GPU supports it (no loss scaling needed) and in
-    float16 otherwise, with one ``GradScaler`` shared by all optimizers of the step (PyTorch's recipe for several
-    losses and optimizers: scale each loss, step each optimizer, update the scale once per iteration).
-    """
-
-    device_type: str = "cpu"
-    dtype: torch.dtype | None = None  # None: mixed precision off
-    scaler: torch.amp.GradScaler = field(default_factory=lambda: torch.amp.GradScaler("cpu", enabled=False))
-
-    @classmethod
-    def for_device(cls, device: torch.device, enabled: bool = True) -> "Amp":
-        """Mixed precision on CUDA when ``enabled``; off on CPU and MPS (where it gains little and is less tested)."""
-        if not enabled or device.type != "cuda":
-            return cls(device_type=device.type)
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-        return cls(device_type="cuda", dtype=dtype, scaler=scaler)
-
-    @property
-    def enabled(self) -> bool:
-        return self.dtype is not None
-
-    def autocast(self):
-        """Context for the forward pass and the loss."""
-        if not self.enabled:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
-
-    def backward(self, loss: torch.Tensor) -> None:
-        """``loss.backward()``, scaled when float16 needs it."""
-        self.scaler.scale(loss).backward()
-
-    def step(self, optimizer: torch.optim.Optimizer) -> None:
-        """``optimizer.step()``, skipped by the scaler if float16 gradients overflowed."""
-        self.scaler.step(optimizer)
-
-    def update(self) -> None:
-        """Once per iteration, after every optimizer of the step has stepped."""
-        self.scaler.update()
-
-
-def set_requires_grad(parameters: Iterable[nn.Parameter], flag: bool) -> None:
-    """Switch gradients on or off for ``parameters`` (CUT freezes D while the generator steps)."""
-    for p in parameters:
-        p.requires_grad_(flag)
-
-
-@contextlib.contextmanager
-def frozen(parameters: Iterable[nn.Parameter]):
-    """Within the block, ``parameters`` collect no gradient (they still pass gradients to their inputs)."""
-    parameters = list(parameters)
-    set_requires_grad(parameters, False)
-    try:
-        yield
-    finally:
-        set_requires_grad(parameters, True)
+def as_floats(losses: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar losses as Python floats, with one device synchronisation for all of them (what ``train_step``
+    returns)."""
+    values = torch.stack([v.detach().float() for v in losses.values()]).tolist()
+    return dict(zip(losses, values))
 
 
 class Method(nn.Module):
@@ -142,6 +92,7 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     uses_target_labels: ClassVar[bool] = False  # True only for the oracle: it reads MR labels (upper bound)
+    in_table1: ClassVar[bool] = True  # a row of Table 1 (it has a segmenter); False for translation-only methods
     batch_keys: ClassVar[tuple[str, ...]] = SOURCE_KEYS + TARGET_IMAGE_KEYS
     description: ClassVar[str] = ""  # one line for tables and the command line
     config: object  # the method's config dataclass, set in __init__ (stored in the run folder's config.json)
@@ -169,7 +120,8 @@ class Method(nn.Module):
 
     # --- one training step ------------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One iteration: every optimizer steps once, the segmenter exactly once. Returns the losses as floats."""
+        """One iteration: every optimizer steps once, the segmenter (or a translation-only method's translator)
+        exactly once. Returns the losses as floats (``as_floats``)."""
         raise NotImplementedError(f"{type(self).__qualname__} must implement train_step(batch)")
 
     # --- test time --------------------------------------------------------------------------------------

@@ -36,15 +36,18 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ctl.methods.base import Method, frozen, register
+from ctl.losses import segmentation_loss
+from ctl.methods.base import Method, as_floats, register
 from ctl.methods.supervised import UNetConfig
+from ctl.nets import frozen
+from ctl.translate import TranslationConfig, Translator
 
 
 @dataclass(frozen=True)
 class OursConfig:
     """Settings of the joint translation + segmentation model."""
 
-    translation: object  # ctl.translation.TranslationConfig: G, D, F sizes and the weights of L_gen, L_PatchNCE
+    translation: TranslationConfig  # G, D, F sizes and the weights of L_gen and L_PatchNCE
     unet: UNetConfig = UNetConfig()  # the shared segmenter
     lr: float = 2e-4  # the paper: both Adam optimizers start at 0.0002
     betas: tuple[float, float] = (0.5, 0.999)  # CUT's Adam betas, for both optimizers
@@ -53,23 +56,19 @@ class OursConfig:
 
     @classmethod
     def from_preset(cls, preset) -> "OursConfig":
-        from ctl.translation import TranslationConfig
-
         return cls(translation=TranslationConfig.from_preset(preset), unet=UNetConfig.from_preset(preset),
                    lr=preset.lr)
 
 
 @register
 class Ours(Method):
-    """G, D, F (``ctl.translation.Translator``) and U trained jointly on eq. 1."""
+    """G, D, F (``ctl.translate.Translator``) and U trained jointly on eq. 1."""
 
     name = "ours"
     description = "the paper: CUT translation (LSGAN + PatchNCE) and U-Net trained jointly on G(CT)"
 
     def __init__(self, config: OursConfig):
         super().__init__()
-        from ctl.translation import Translator
-
         if config.lambda_seg <= 0:
             raise ValueError(f"lambda_seg must be > 0 (U learns only from L_seg), got {config.lambda_seg}")
         self.config = config
@@ -103,8 +102,6 @@ class Ours(Method):
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One iteration of eq. 1: D step (eq. 3), then one G/F/U step on eq. 2 + eq. 4 + eq. 12."""
-        from ctl.losses import segmentation_loss
-
         self._need_setup()
         real_ct, ct_label, real_mr = batch["ct"], batch["ct_label"], batch["mr"]  # (B,1,H,W), (B,H,W), (B,1,H,W)
         opt_d, opt_g = self.optimizers["discriminator"], self.optimizers["generator_segmenter"]
@@ -133,6 +130,5 @@ class Ours(Method):
         self.amp.backward(total)
         self.amp.step(opt_g)
 
-        losses = {"d": loss_d, **{k: v for k, v in g.items() if k != "total"}, "seg": loss_seg, "total": total}
-        values = torch.stack([v.detach().float() for v in losses.values()]).tolist()  # one device sync
-        return dict(zip(losses, values))
+        return as_floats({"d": loss_d, **{k: v for k, v in g.items() if k != "total"}, "seg": loss_seg,
+                          "total": total})

@@ -55,12 +55,10 @@ import torch
 from torch import Tensor, nn
 
 from ctl.losses import lsgan_discriminator_loss, lsgan_generator_loss, segmentation_loss
-from ctl.methods.base import Method, frozen, register
-from ctl.methods.cyclegan import as_floats, cycle_l1
-from ctl.methods.image_pool import ImagePool
+from ctl.methods.base import Method, as_floats, register
 from ctl.methods.supervised import UNetConfig
-from ctl.nets import PatchDiscriminator, ResnetGenerator
-from ctl.nets.sifa import TwoHeadPatchDiscriminator, feature_decoder, unet_features
+from ctl.nets import PatchDiscriminator, ResnetGenerator, TwoHeadPatchDiscriminator, frozen
+from ctl.translate import ImagePool, cycle_l1
 
 
 @dataclass(frozen=True)
@@ -98,11 +96,6 @@ class SIFAConfig:
                    lr=preset.lr)
 
 
-def scaled_backward(amp, loss: Tensor, inputs: list[nn.Parameter], retain_graph: bool = False) -> None:
-    """``loss.backward`` into ``inputs`` only (others get nothing), scaled when float16 needs it (``Amp``)."""
-    amp.scaler.scale(loss).backward(inputs=inputs, retain_graph=retain_graph)
-
-
 @register
 class SIFA(Method):
     """M4: G, E/C (the U-Net), Dec and three discriminators, each network on its own loss."""
@@ -115,7 +108,8 @@ class SIFA(Method):
         self.config = config
         self.G = ResnetGenerator(1, 1, ngf=config.ngf, n_blocks=config.n_blocks)
         self.unet = config.unet.build()  # E (all but the head) and C (the head)
-        self.decoder = feature_decoder(config.unet.base, ngf=config.ngf, n_blocks=config.decoder_blocks)
+        # Dec: E's feature map (B, base, H, W) -> a CT-like image (B, 1, H, W) in [0, 1] (``ctl.nets.sifa``)
+        self.decoder = ResnetGenerator(config.unet.base, 1, ngf=config.ngf, n_blocks=config.decoder_blocks)
         self.D_mr = PatchDiscriminator(1, ndf=config.ndf)
         self.D_ct = TwoHeadPatchDiscriminator(1, ndf=config.ndf)
         self.D_seg = PatchDiscriminator(config.unet.n_classes, ndf=config.ndf)
@@ -162,7 +156,7 @@ class SIFA(Method):
         # --- one forward pass, discriminators frozen (they only pass gradients back) ------------------------
         with frozen(self.discriminator_parameters()), self.amp.autocast():
             fake_mr = self.G(real_ct)  # x^{s->t}
-            feat_fake, feat_mr = unet_features(self.unet, fake_mr), unet_features(self.unet, real_mr)  # E(.)
+            feat_fake, feat_mr = self.unet.features(fake_mr), self.unet.features(real_mr)  # E(.)
             logits_fake, logits_mr = self.unet.head(feat_fake), self.unet.head(feat_mr)  # C(E(.)), (B, 5, H, W)
             # Dec on [E(x^t); E(x^{s->t})] -> [x^{t->s}; reconstructed CT] (instance norm: per image)
             fake_ct, rec_ct = self.decoder(torch.cat([feat_mr, feat_fake])).split([n_mr, real_ct.shape[0]])
@@ -187,9 +181,9 @@ class SIFA(Method):
         opt_g, opt_dec, opt_s = (self.optimizers[k] for k in ("generator", "decoder", "segmenter"))
         for optimizer in (opt_g, opt_dec, opt_s):
             optimizer.zero_grad(set_to_none=True)
-        scaled_backward(self.amp, image_loss, list(self.G.parameters()) + list(self.decoder.parameters()),
-                        retain_graph=True)
-        scaled_backward(self.amp, encoder_loss, list(self.unet.parameters()))
+        self.amp.backward(image_loss, inputs=list(self.G.parameters()) + list(self.decoder.parameters()),
+                          retain_graph=True)
+        self.amp.backward(encoder_loss, inputs=list(self.unet.parameters()))
         for optimizer in (opt_g, opt_dec, opt_s):
             self.amp.step(optimizer)
 

@@ -16,14 +16,17 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ctl.methods.base import Method
+from ctl.losses import segmentation_loss
+from ctl.methods.base import Method, as_floats
+from ctl.nets import UNet
+from ctl.organs import NUM_CLASSES
 
 
 @dataclass(frozen=True)
 class UNetConfig:
     """The segmenter U, the same network for every method."""
 
-    n_classes: int = 5  # background, liver, right kidney, left kidney, spleen (ctl.data.CLASS_NAMES)
+    n_classes: int = NUM_CLASSES  # background, liver, right kidney, left kidney, spleen (ctl.organs)
     base: int = 32  # channels at the first level; preset.unet_base
     depth: int = 4  # down-sampling levels; preset.unet_depth (image size must divide by 2**depth)
 
@@ -32,8 +35,6 @@ class UNetConfig:
         return cls(base=preset.unet_base, depth=preset.unet_depth)
 
     def build(self) -> nn.Module:
-        from ctl.nets import UNet
-
         return UNet(in_channels=1, n_classes=self.n_classes, base=self.base, depth=self.depth)
 
 
@@ -74,8 +75,6 @@ class SupervisedSegmentation(Method):
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One Adam step of U on eq. 12. Returns {"seg": L_seg}."""
-        from ctl.losses import segmentation_loss
-
         self._need_setup()
         image, label = batch[self.image_key], batch[self.label_key]  # (B, 1, H, W) in [0, 1]; (B, H, W) int64
         optimizer = self.optimizers["segmenter"]
@@ -85,4 +84,4 @@ class SupervisedSegmentation(Method):
             loss = segmentation_loss(self.unet(image), label)
         self.amp.backward(loss)
         self.amp.step(optimizer)
-        return {"seg": loss.item()}
+        return as_floats({"seg": loss})

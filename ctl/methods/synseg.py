@@ -3,7 +3,7 @@
 Huo, Xu, Moon, Bao, Assad, Moyo, Savona, Abramson and Landman, "SynSeg-Net: synthetic segmentation without
 target modality ground truth", IEEE TMI 38(4), 2019 (the paper's reference [2]).
 
-SynSeg-Net is the CycleGAN of M1 (``ctl.methods.cyclegan.CycleTranslator``: G_ct2mr, G_mr2ct, D_mr, D_ct, the
+SynSeg-Net is the CycleGAN of M1 (``ctl.translate.CycleTranslator``: G_ct2mr, G_mr2ct, D_mr, D_ct, the
 pools) with the segmenter U attached behind G_ct2mr and trained *with* the generators:
 
     L = 1 * L_gen(G_ct2mr, D_mr) + 1 * L_gen(G_mr2ct, D_ct)                           LSGAN (eq. 2)
@@ -32,9 +32,11 @@ import torch
 from torch import Tensor
 
 from ctl.losses import segmentation_loss
-from ctl.methods.base import frozen, register
-from ctl.methods.cyclegan import CycleConfig, CycleGAN, as_floats
+from ctl.methods.base import as_floats, register
+from ctl.methods.cyclegan import CycleGAN
 from ctl.methods.supervised import UNetConfig
+from ctl.nets import frozen
+from ctl.translate import CycleConfig
 
 
 @dataclass(frozen=True)

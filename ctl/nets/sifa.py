@@ -3,14 +3,17 @@
 
 SIFA splits its segmenter into a shared encoder E and a pixel classifier C, and hangs an image decoder on E:
 
-    E : image -> features          here the shared U-Net without its last 1 x 1 conv (``unet_features``)
+    E : image -> features          here the shared U-Net without its last 1 x 1 conv (``UNet.features``)
     C : features -> class logits   here that 1 x 1 conv (``unet.head``), so C(E(x)) is exactly U(x)
-    Dec : features -> CT-like image  a ResNet generator reading E's features (``feature_decoder``)
+    Dec : features -> CT-like image  a ResNet generator whose input is E's feature map instead of an image
+                                     (``ResnetGenerator(in_channels=base, out_channels=1, ...)``): 7 x 7 conv,
+                                     two halvings, residual blocks, two doublings, 7 x 7 conv, tanh to [0, 1]
 
 so that the segmenter tested at the end is the same U-Net, with the same size, as in every other method. E's
 output here is the U-Net's last, full-resolution feature map (``base`` channels); SIFA's E ends at 1/8
 resolution with 512 channels and C up-samples its 1 x 1 conv bilinearly. Both C and Dec read that one map, as in
-SIFA, so aligning what Dec makes of E(fake MR) and E(real MR) aligns the features C reads.
+SIFA, so aligning what Dec makes of E(fake MR) and E(real MR) aligns the features C reads. (SIFA's decoder: a
+3 x 3 conv, 4 residual blocks and three transposed convs from E's 1/8-resolution output.)
 
 SIFA's source discriminator D_s has two heads on one body: the main head tells real CT from decoded MR
 (x^{t->s} = Dec(E(x^t))); the auxiliary head tells CT decoded from translated CT (Dec(E(G(x^s)))) from decoded
@@ -21,26 +24,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ctl.nets.discriminator import PatchDiscriminator
-from ctl.nets.generator import ResnetGenerator, init_gan_weights
-from ctl.nets.unet import UNet
-
-
-def unet_features(unet: UNet, x: Tensor) -> Tensor:
-    """E(x): the U-Net's last feature map, the input of its 1 x 1 head, (B, base, H, W) (``UNet.features``).
-
-    ``unet.head(unet_features(unet, x))`` equals ``unet(x)`` (tested), so SIFA's C(E(x)) is the shared U-Net.
-    """
-    return unet.features(x)
-
-
-def feature_decoder(feature_channels: int, ngf: int, n_blocks: int) -> ResnetGenerator:
-    """Dec: E's feature map (B, feature_channels, H, W) -> a CT-like image (B, 1, H, W) in [0, 1].
-
-    A ResNet generator whose input is the feature map instead of an image: 7 x 7 conv, two halvings, ``n_blocks``
-    residual blocks at 1/4 resolution, two doublings, 7 x 7 conv, tanh mapped to [0, 1]. (SIFA's decoder: a 3 x 3
-    conv, 4 residual blocks and three transposed convs from E's 1/8-resolution output.)
-    """
-    return ResnetGenerator(in_channels=feature_channels, out_channels=1, ngf=ngf, n_blocks=n_blocks)
+from ctl.nets.generator import init_gan_weights
 
 
 class TwoHeadPatchDiscriminator(nn.Module):

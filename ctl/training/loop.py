@@ -1,0 +1,237 @@
+"""The training loop shared by every method: seeding, data order, mixed precision, checkpoints, resume, history.
+
+``train(...)`` runs one registered method (``ctl.methods``) for ``preset.iterations`` iterations (segmenter
+updates; translator updates for a translation-only method) into a run folder (``ctl.training.runs``):
+config.json first, a checkpoint every ``preset.checkpoint_every`` iterations (``ctl.training.checkpoints``),
+then history.json, final.pt and summary.json.
+
+``load_or_train(...)`` loads ``final.pt`` when the folder was trained with the same config, resumes from the last
+checkpoint when there is one, and trains from scratch otherwise. Notebooks 01, 02, 04 and 05 use it.
+
+**Exact resume.** The data order is a pure function of (seed, iteration) and each item's randomness has its own
+seed (``ctl.training.reproducibility``); the global RNGs, used by the methods alone, are saved in every
+checkpoint. On CPU
+a resumed run therefore repeats the loss history of an uninterrupted one to the last bit (tested). CUDA kernels
+are not bitwise deterministic.
+
+**Learning rate.** The paper gives the *initial* rate of its Adam optimizers (2e-4); like CUT and CycleGAN,
+whose code it builds on, every optimizer of every method keeps it for the first half of the iterations and
+then decays it linearly towards zero (``lr_factor``), which also settles the adversarial game at the end.
+
+**Fairness.** Every method reads the same ``ctl.data.UnpairedSliceDataset``; only a method that declares
+``uses_target_labels`` (the oracle) is given MR labels, and nothing here reads the evaluation-only paired MR.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from ctl import data
+from ctl.device import Amp, describe_device, pick_device
+from ctl.methods import Method, method_class
+from ctl.presets import Preset
+from ctl.training.checkpoints import atomic_save, checkpoints, load_checkpoint, restore_checkpoint, save_checkpoint
+from ctl.training.reproducibility import make_loader, seed_everything
+from ctl.training.runs import check_same_config, config_differences, run_config
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of the loop itself (the method's own settings live in its config)."""
+
+    augment: bool = True  # the paper augments (sharpness, brightness/contrast, elastic) against over-fitting
+    amp: bool = True  # mixed precision on CUDA (never on CPU/MPS); halves memory and time on recent GPUs
+    decay_from: float = 0.5  # CUT/CycleGAN: constant lr for the first half, then linear decay towards 0
+    max_loss: float = 1e3  # a loss above this is an explosion: healthy values here stay below about 10
+    keep_checkpoints: int = 2  # older checkpoints are deleted; two, in case the newest is being written
+    num_workers: int | None = None  # data-loading processes; None: 0 on CPU (2 cores), up to 4 on CUDA
+    progress: bool = True  # tqdm progress bar (works headless and in notebooks)
+
+    def identity(self) -> dict:
+        """The options that change the trained weights (compared when a run folder is reused)."""
+        return {"augment": self.augment, "amp": self.amp, "decay_from": self.decay_from}
+
+    def __post_init__(self):
+        if not 0 <= self.decay_from <= 1:
+            raise ValueError(f"decay_from is a fraction of the iterations in [0, 1], got {self.decay_from}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN/inf or exploded; the message names the iteration, the loss and the last checkpoint."""
+
+
+# --- data -------------------------------------------------------------------------------------------------
+def training_dataset(prepared: Path, method_cls: type[Method], augment: bool) -> Dataset:
+    """The one training set of every method; MR labels are loaded only for a method that declares it uses them."""
+    return data.UnpairedSliceDataset(prepared, split="train", augment=augment,
+                                     target_labels=method_cls.uses_target_labels)
+
+
+def _to_device(batch: dict, keys: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
+    """The keys the method declared, on its device; a missing key is a contract error worth a clear message."""
+    missing = [k for k in keys if k not in batch]
+    if missing:
+        raise KeyError(f"the training batch lacks {missing} (it has {sorted(batch)})")
+    return {k: batch[k].to(device, non_blocking=True) for k in keys}
+
+
+# --- the loop ------------------------------------------------------------------------------------------------
+def lr_factor(iteration: int, iterations: int, decay_from: float) -> float:
+    """Learning-rate multiplier at 0-based ``iteration``: 1 up to ``decay_from * iterations``, then linear decay.
+
+    CUT's and CycleGAN's rule, counted in iterations instead of epochs: with n iterations and decay from
+    iteration s, factor = 1 - max(0, iteration + 1 - s) / (n - s + 1), so the last step still has a small rate.
+    It is a function of the iteration alone (no scheduler state), so a resumed run gets the same rates.
+    """
+    start = int(round(decay_from * iterations))
+    return 1.0 - max(0, iteration + 1 - start) / (iterations - start + 1)
+
+
+def _set_learning_rates(method: Method, factor: float) -> None:
+    """Every optimizer's groups at ``factor`` times their initial rate (kept in the group as "initial_lr")."""
+    for optimizer in method.optimizers.values():
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+            group["lr"] = group["initial_lr"] * factor
+
+
+def _check_losses(losses: dict[str, float], iteration: int, max_loss: float, run_dir: Path) -> None:
+    """Stop on a NaN/inf or exploded loss, naming the iteration, the loss and the checkpoint to go back to."""
+    for name, value in losses.items():
+        if not np.isfinite(value) or abs(value) > max_loss:
+            kept = checkpoints(run_dir)
+            back = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint was written yet"
+            what = "is not finite" if not np.isfinite(value) else f"exceeds max_loss={max_loss:g}"
+            raise TrainingDiverged(f"training diverged at iteration {iteration}: loss {name!r} = {value} {what}; "
+                                   f"{back}. Lower the learning rate or check the data, then resume.")
+
+
+def _build(method_name: str, prepared: Path, preset: Preset, seed: int, device: torch.device,
+           config: TrainConfig, start_iteration: int):
+    """Seed, build the method on ``device``, make the loader and set the method up from the first batch."""
+    cls = method_class(method_name)
+    seed_everything(seed)
+    method = cls.from_preset(preset).to(device)
+    method.amp = Amp.for_device(device, config.amp)
+    dataset = training_dataset(Path(prepared), cls, config.augment)
+    loader = iter(make_loader(dataset, preset.batch_size, seed, start_iteration, device, config.num_workers))
+    first = _to_device(next(loader), cls.batch_keys, device)
+    method.setup(first)
+    method.check_optimizers_disjoint()
+    return method, loader, first, len(dataset) // preset.batch_size
+
+
+def train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int = 0,
+          device: torch.device | str | None = None, config: TrainConfig | None = None,
+          resume: bool = False) -> Method:
+    """Train ``method_name`` for ``preset.iterations`` iterations into ``run_dir`` and return it (in eval mode).
+
+    Raises:
+        ValueError: when ``run_dir`` holds another configuration, or checkpoints while ``resume`` is False.
+        TrainingDiverged: when a loss is NaN/inf or above ``config.max_loss``.
+    """
+    config = config or TrainConfig()
+    run_dir, prepared = Path(run_dir), Path(prepared)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    kept = checkpoints(run_dir)
+    if kept and not resume:
+        raise ValueError(f"{run_dir} already has checkpoints ({kept[-1].name}); pass resume=True (--resume) "
+                         f"to continue it, or choose another run folder")
+    if (run_dir / "final.pt").exists():
+        raise ValueError(f"{run_dir} is already trained (final.pt exists); load it with load_or_train")
+    state = load_checkpoint(kept[-1]) if kept and resume else None
+    start = state["iteration"] if state else 0
+    method, loader, batch, batches_per_epoch = _build(method_name, prepared, preset, seed, device, config, start)
+    expected = run_config(method, preset, prepared, seed, config.identity())
+    check_same_config(run_dir, expected)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = {"prepared": str(prepared.resolve()), "device": describe_device(device), "torch": torch.__version__}
+    (run_dir / "config.json").write_text(json.dumps({**expected, "info": info}, indent=2))
+
+    history, seconds = [], 0.0
+    if state:
+        restore_checkpoint(method, state, batches_per_epoch, kept[-1])
+        history, seconds = state["history"], state["seconds"]
+        print(f"resuming {method_name} from iteration {start} ({kept[-1]})")
+
+    method.train()
+    iterations = preset.iterations
+    progress = _progress(range(start, iterations), iterations, start, method_name, config.progress)
+    tic = time.perf_counter()
+    for iteration in progress:
+        if iteration > start:
+            batch = _to_device(next(loader), method.batch_keys, device)
+        _set_learning_rates(method, lr_factor(iteration, iterations, config.decay_from))
+        losses = method.train_step(batch)
+        method.amp.update()
+        row = {"iteration": iteration + 1, **{k: float(v) for k, v in losses.items()}}
+        history.append(row)
+        _check_losses(losses, iteration + 1, config.max_loss, run_dir)
+        if (iteration + 1) % preset.checkpoint_every == 0 or iteration + 1 == iterations:
+            elapsed = seconds + time.perf_counter() - tic
+            save_checkpoint(run_dir, method, iteration + 1, history, elapsed, config.keep_checkpoints,
+                            batches_per_epoch)
+            (run_dir / "history.json").write_text(json.dumps(history))
+        if hasattr(progress, "set_postfix") and (iteration + 1) % 10 == 0:
+            progress.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]}, refresh=False)
+
+    seconds += time.perf_counter() - tic
+    atomic_save({"method": method.state_dict(), "config": expected, "iterations": iterations}, run_dir / "final.pt")
+    (run_dir / "history.json").write_text(json.dumps(history))
+    done = {"iterations": iterations, "seconds": round(seconds, 2),  # training steps and checkpoints, all sessions
+            "seconds_per_iteration": round(seconds / max(iterations, 1), 4), "device": describe_device(device),
+            "resumed_from": start or None}
+    (run_dir / "summary.json").write_text(json.dumps(done, indent=2))
+    return method.eval()
+
+
+def _progress(iterable, total: int, start: int, name: str, enabled: bool):
+    if not enabled:
+        return iterable
+    return tqdm(iterable, total=total, initial=start, desc=name, mininterval=2.0, leave=True)
+
+
+def load_or_train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int = 0,
+                  device: torch.device | str | None = None, config: TrainConfig | None = None,
+                  on_config_change: str = "error") -> Method:
+    """The trained method (eval mode): loaded from ``run_dir/final.pt`` if trained with the same configuration,
+    otherwise trained, resuming from the last checkpoint when there is one. Used by notebooks 01, 02, 04 and 05.
+
+    Args:
+        on_config_change: what to do when ``run_dir`` was made with another configuration (another preset table,
+            data or method settings): "error" raises; "retrain" renames the folder to
+            ``<name>.replaced-<date-time>`` (nothing is deleted) and trains afresh (notebooks, whose run folders
+            outlive code changes).
+    Raises:
+        ValueError: for an unknown ``on_config_change``, or with "error" when ``run_dir`` holds a run with another
+            configuration (the message names what differs).
+    """
+    if on_config_change not in ("error", "retrain"):
+        raise ValueError(f"on_config_change must be 'error' or 'retrain', got {on_config_change!r}")
+    config = config or TrainConfig()
+    run_dir = Path(run_dir)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    if (run_dir / "config.json").exists():
+        method = _build(method_name, prepared, preset, seed, device, config, 0)[0]
+        expected = run_config(method, preset, prepared, seed, config.identity())
+        differ = config_differences(run_dir, expected)
+        if differ and on_config_change == "retrain":
+            old = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            run_dir.rename(old)
+            print(f"{run_dir} was trained with another configuration (differs in {differ}): moved to {old.name}")
+        elif (run_dir / "final.pt").exists():
+            check_same_config(run_dir, expected)
+            final = torch.load(run_dir / "final.pt", map_location=device, weights_only=True)
+            method.load_state_dict(final["method"])
+            print(f"loaded {method_name} from {run_dir / 'final.pt'} ({final['iterations']} iterations)")
+            return method.eval()
+    return train(method_name, prepared, preset, run_dir, seed, device, config, resume=True)

@@ -1,0 +1,44 @@
+"""ctl.teach.discussion (notebook 05): every sentence computed from the numbers, checked on hand-made results."""
+import pytest
+
+from ctl.evaluate.table1 import summarize
+from ctl.organs import ORGAN_LABELS
+from ctl.teach.discussion import discussion, gap_closed, pair_agreement
+
+
+def result(method, dice_percent, assd_mm=2.0, spleen=None):
+    """A MethodResult over two volumes with the same Dice for every organ (``spleen`` overrides that organ)."""
+    records = [{"method": method, "subject": s, "organ": o, "assd_unit": "mm", "status": "ok", "assd": assd_mm,
+                "dice": (spleen if o == "spleen" and spleen is not None else dice_percent) / 100}
+               for s in ("a", "b") for o in ORGAN_LABELS]
+    return summarize(records, method)
+
+
+def test_pair_agreement_and_gap_by_hand():
+    assert pair_agreement({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == (0, 3)
+    assert pair_agreement({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}, same_direction=False) == (3, 3)
+    assert pair_agreement({"a": 1, "b": 1, "c": 3}, {"a": 1, "b": 2, "c": 3, "d": 0}) == (2, 2)  # tie a-b skipped
+    results = {"source_only": result("source_only", 40), "oracle": result("oracle", 80), "ours": result("ours", 70)}
+    assert gap_closed(results) == {"ours": pytest.approx(75.0)}
+    assert gap_closed({"ours": results["ours"]}) is None
+    assert gap_closed(dict(results, oracle=result("oracle", 30))) is None
+
+
+def test_discussion_is_computed_from_the_numbers():
+    results = {m: result(m, d, assd_mm=a) for m, d, a in
+               (("cyclegan", 50, 5.0), ("ours", 60, 3.0), ("sifa", 70, 4.0), ("source_only", 40, 6.0),
+                ("oracle", 80, 1.0))}
+    text = "\n".join(discussion(results))
+    assert "`oracle` (80.0) > `sifa` (70.0) > `ours` (60.0) > `cyclegan` (50.0) > `source_only` (40.0)" in text
+    assert "`ours` (82.3) > `sifa` (79.2) > `cyclegan` (57.4)" in text  # the paper's printed Means
+    assert "2 of 3 pairs of these methods are ordered the same way" in text
+    assert "here it ranks 2 of the 3 compared methods" in text
+    assert "`sifa` 75 %, `ours` 50 %, `cyclegan` 25 %" in text
+    assert "rank 9 of 10 method pairs alike" in text  # only sifa/ours: sifa has the better Dice, ours the ASSD
+    assert "differ by 10.0 points" in text
+    ties = dict(results, ours=result("ours", 50.02), cyclegan=result("cyclegan", 49.98))
+    assert "`ours` (50.0) = `cyclegan` (50.0) > `source_only`" in "\n".join(discussion(ties))
+    inverted = dict(results, oracle=result("oracle", 30), ours=result("ours", 20, spleen=10))
+    text = "\n".join(discussion(inverted))
+    assert "is not above source_only" in text and "Hardest organ" in text
+    assert "Below the lower bound" not in text

@@ -1,0 +1,85 @@
+"""ctl.teach.plots: organ overlays, outlines and the one legend in the paper's colours, the crops and slice picks
+of the figures, and the slice viewer of notebook 01, on tiny inputs."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ctl.data import Volume  # noqa: E402
+from ctl.teach.plots import (body_box, busiest_slice, organ_legend, organ_medians, outline_organs,  # noqa: E402
+                             representative_slices, segmentation_grid, show_slice, slice_viewer, translation_grid)
+
+
+def labelled_slice():
+    label = np.zeros((16, 16), np.uint8)
+    label[2:6, 2:6], label[8:10, 2:4], label[8:10, 12:14], label[2:5, 10:14] = 1, 2, 3, 4
+    return np.linspace(0, 1, 256).reshape(16, 16), label
+
+
+def test_the_one_organ_legend_lists_the_organs_in_table_1_order_in_their_colours():
+    for outlines in (False, True):
+        fig = plt.figure()
+        organ_legend(fig, outlines=outlines)
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == ["Spleen", "Left Kidney", "Right Kidney", "Liver"]
+        handles = legend.legend_handles
+        colours = [h.get_color() if outlines else h.get_facecolor() for h in handles]
+        expected = ["red", "hotpink", "blue", "cyan"]
+        assert [matplotlib.colors.to_hex(c) for c in colours] == [matplotlib.colors.to_hex(c) for c in expected]
+        plt.close(fig)
+
+
+def test_overlays_and_outlines_use_each_organs_colour():
+    image, label = labelled_slice()
+    fig, (a, b) = plt.subplots(1, 2)
+    show_slice(a, image, label, "x")
+    assert a.images[1].cmap.colors == ["cyan", "blue", "hotpink", "red"]  # label ids 1..4
+    outline_organs(b, label)
+    assert [matplotlib.colors.to_hex(c.get_edgecolor()[0]) for c in b.collections] == \
+        [matplotlib.colors.to_hex(c) for c in ("cyan", "blue", "hotpink", "red")]
+    plt.close(fig)
+
+
+def test_organ_medians_and_the_busiest_slice_by_hand():
+    image, label = labelled_slice()
+    volume = Volume(image=np.stack([image, image]), label=np.stack([label * 0, label]), spacing=(2.0, 1.0, 1.0),
+                    subject="ct0001", domain="ct")
+    medians = organ_medians(volume)
+    assert list(medians) == ["liver", "right_kidney", "left_kidney", "spleen"]
+    assert medians["liver"] == pytest.approx(np.median(image[2:6, 2:6]))
+    assert busiest_slice(volume.label) == 1
+    widget, draw = slice_viewer({"ct": volume})
+    fig = draw("ct", position=1.0, overlay=True)
+    assert fig.axes[0].get_title() == "ct: slice 1 of 2"
+    plt.close("all")
+
+
+def test_body_box_crops_to_the_body_with_its_margin_and_ignores_a_noise_pixel():
+    image = np.zeros((40, 50))
+    image[10:20, 5:30] = 0.6  # the body
+    image[35, 45] = 0.9  # one noisy pixel far from it
+    rows, cols = body_box(image, margin=2)
+    assert (rows, cols) == (slice(8, 22), slice(3, 32))
+    assert body_box(np.zeros((8, 8))) == (slice(None), slice(None))
+    with pytest.raises(ValueError, match="one slice"):
+        body_box(np.zeros((2, 8, 8)))
+
+
+def test_representative_slices():
+    labels = np.zeros((12, 4, 4), np.uint8)
+    labels[2:10, 1, 1] = 1  # organs on slices 2..9
+    assert representative_slices(labels, 3) == [4, 6, 7]  # inner quantiles 1.75, 3.5, 5.25 of the 8 slices
+    assert representative_slices(labels, 1) == [6]
+    with pytest.raises(ValueError, match="no slice"):
+        representative_slices(np.zeros((3, 4, 4)), 2)
+
+
+def test_the_figure_grids_have_one_panel_per_image():
+    image, label = labelled_slice()
+    fig = translation_grid([image, image], {"ours": [image, image]}, [image, image], ["a", "b"])
+    assert len(fig.axes) == 2 * 3
+    fig = segmentation_grid([image], [label], {"ours": [label], "sifa": [label]})
+    assert len(fig.axes) == 4 and len(fig.legends) == 1
+    plt.close("all")
