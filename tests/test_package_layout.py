@@ -47,7 +47,8 @@ def test_the_library_never_imports_the_teaching_layer(path):
 
 def test_the_import_walk_sees_every_form_of_import(tmp_path):
     forms = ["import ctl.teach", "import ctl.teach.plots as p", "from ctl.teach.plots import show_slice",
-             "from ctl import teach", "from .. import teach", "from ..teach import plots", "from ..teach.plots import x"]
+             "from ctl import teach", "from .. import teach", "from ..teach import plots",
+             "from ..teach.plots import x"]
     package = tmp_path / "ctl"
     module = package / "evaluate" / "example.py"
     module.parent.mkdir(parents=True)

@@ -39,7 +39,9 @@ def test_every_preset_gives_a_valid_config(name):
     cfg = TranslationConfig.from_preset(p)
     assert (cfg.ngf, cfg.n_blocks, cfg.ndf, cfg.nce_layers) == (p.ngf, p.n_blocks, p.ndf, tuple(p.nce_layers))
     assert (cfg.num_patches, cfg.tau, cfg.mlp_width) == (p.num_patches, p.nce_tau, p.mlp_width)
-    assert TranslationConfig.from_preset(p, lambda_nce=0.0, nce_identity=False).lambda_nce == 0.0
+    lsgan = TranslationConfig.from_preset(p, lambda_nce=0.0, nce_identity=False)  # the other fields from the preset
+    assert (lsgan.ngf, lsgan.n_blocks, lsgan.ndf) == (p.ngf, p.n_blocks, p.ndf)
+    assert not Translator(lsgan).uses_nce and not Translator(lsgan).uses_identity
 
 
 def test_ci_preset_translator_runs_at_its_image_size():

@@ -10,9 +10,8 @@ checkpoint when there is one, and trains from scratch otherwise. Notebooks 01, 0
 
 **Exact resume.** The data order is a pure function of (seed, iteration) and each item's randomness has its own
 seed (``ctl.training.reproducibility``); the global RNGs, used by the methods alone, are saved in every
-checkpoint. On CPU
-a resumed run therefore repeats the loss history of an uninterrupted one to the last bit (tested). CUDA kernels
-are not bitwise deterministic.
+checkpoint. On CPU a resumed run therefore repeats the loss history of an uninterrupted one to the last bit
+(tested). CUDA kernels are not bitwise deterministic.
 
 **Learning rate.** The paper gives the *initial* rate of its Adam optimizers (2e-4); like CUT and CycleGAN,
 whose code it builds on, every optimizer of every method keeps it for the first half of the iterations and
