@@ -68,7 +68,8 @@ def gap_closed(results: Mapping[str, MethodResult]) -> dict[str, float] | None:
 
 
 def discussion(results: Mapping[str, MethodResult]) -> list[str]:
-    """Markdown bullet sentences about this run's Table 1 (pass the mm results); every number is computed."""
+    """Markdown bullet sentences about this run's Table 1 (pass the mm results); every number is computed.
+    Notebook 05's closing section."""
     dice = {m: r.dice_mean for m, r in results.items()}
     assd = {m: r.assd_mean for m, r in results.items()}
     compared = {m: v for m, v in dice.items() if m in PAPER_DICE}

@@ -19,7 +19,8 @@ from ctl.organs import ORGAN_ORDER, ORGAN_TITLES
 
 # --- what ASSD measures --------------------------------------------------------------------------------------
 def nearest_surface_arrows(source: np.ndarray, target: np.ndarray, spacing: Sequence[float]):
-    """For each surface pixel of ``source`` (2D), the nearest surface pixel of ``target`` in mm.
+    """For each surface pixel of ``source`` (2D), the nearest surface pixel of ``target`` in mm (the arrows of
+    ``surface_distance_picture``).
 
     Returns:
         (from (N, 2) pixel coordinates, to (N, 2), distances (N,) in mm).
@@ -46,7 +47,8 @@ def _overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
 
 
 def surface_distance_picture(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (1.0, 1.0)):
-    """Two panels on a tiny 2D example: the directed distances P -> T and T -> P drawn as arrows, with ASSD."""
+    """Two panels on a tiny 2D example: the directed distances P -> T and T -> P drawn as arrows, with ASSD
+    (notebook 05, section 1)."""
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
     value = assd(pred, truth, spacing).value
     for ax, (a, b, name) in zip(axes, ((pred, truth, "P -> T"), (truth, pred, "T -> P"))):
@@ -65,7 +67,7 @@ def surface_distance_picture(pred: np.ndarray, truth: np.ndarray, spacing: Seque
 
 def anisotropy_picture(truth: np.ndarray, shifts: Mapping[str, tuple[int, int]], spacing: Sequence[float]):
     """The same truth with predictions shifted by whole pixels along different axes, drawn at physical aspect:
-    equal ASSD in voxels, different ASSD in mm when the spacing differs between axes."""
+    equal ASSD in voxels, different ASSD in mm when the spacing differs between axes (notebook 05, section 1)."""
     fig, axes = plt.subplots(1, len(shifts), figsize=(3.2 * len(shifts), 4.2), squeeze=False)
     for ax, (name, shift) in zip(axes[0], shifts.items()):
         pred = np.roll(truth, shift, axis=(0, 1))
@@ -81,7 +83,7 @@ def anisotropy_picture(truth: np.ndarray, shifts: Mapping[str, tuple[int, int]],
 # --- distributions and relations -----------------------------------------------------------------------------
 def box_plots(records: Sequence[Mapping], methods: Sequence[str], unit: str):
     """Per organ, per method: Dice (%) and ASSD (``unit``) of every test volume (seeds pooled), as boxes with
-    the volumes as dots. Missing ASSDs (an empty mask) are not drawn; their count is in the title."""
+    the volumes as dots. Missing ASSDs (an empty mask) are not drawn; their count is in the title (notebook 05)."""
     fig, axes = plt.subplots(2, len(ORGAN_ORDER), figsize=(3.1 * len(ORGAN_ORDER), 6.2), squeeze=False)
     chosen = [r for r in records if r["assd_unit"] == unit]
     for k, organ in enumerate(ORGAN_ORDER):
@@ -109,7 +111,8 @@ def box_plots(records: Sequence[Mapping], methods: Sequence[str], unit: str):
 
 def fidelity_scatter(summaries: Mapping[str, Mapping[str, float | None]], dice: Mapping[str, float],
                      measures: Mapping[str, tuple[str, bool]], correlations: Mapping[str, Mapping] | None = None):
-    """One panel per fidelity measure: the measure (x) against the final mean Dice on MR (y), one dot per method."""
+    """One panel per fidelity measure: the measure (x) against the final mean Dice on MR (y), one dot per method
+    (notebook 05)."""
     shown = [key for key in measures if any(summaries[m].get(key) is not None for m in summaries if m in dice)]
     columns = min(max(len(shown), 1), 2)
     rows = max(1, math.ceil(len(shown) / columns))

@@ -65,7 +65,8 @@ def translation_figure(columns: Mapping[str, Sequence[np.ndarray]], labels: Sequ
 
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
-    """Mean of each run of ``window`` consecutive values (shorter at the start): smooths loss curves."""
+    """Mean of each run of ``window`` consecutive values (shorter at the start): smooths the loss curves of
+    ``loss_curves_figure``."""
     values = np.asarray(values, dtype=float)
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")

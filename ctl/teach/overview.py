@@ -59,7 +59,7 @@ def _arrow(ax, start, end, text="", color="0.2", style="-|>"):
 
 
 def draw_pipeline() -> plt.Figure:
-    """The paper's Fig. 1 redrawn as a diagram: who feeds whom, and which loss of eq. 1 acts where."""
+    """The paper's Fig. 1 redrawn as a diagram: who feeds whom, and which loss of eq. 1 acts where (notebook 00)."""
     fig, ax = plt.subplots(figsize=(11, 4.6))
     ax.set_xlim(0, 12)
     ax.set_ylim(0, 5)

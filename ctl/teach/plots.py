@@ -143,7 +143,8 @@ GRID_DPI = 60
 
 def translation_grid(inputs: Sequence[np.ndarray], translations: Mapping[str, Sequence[np.ndarray]],
                      truths: Sequence[np.ndarray] | None = None, row_titles: Sequence[str] | None = None):
-    """Figure 2 analogue: each row one CT slice; columns: the CT, every method's G(CT), the paired MR truth."""
+    """Figure 2 analogue (notebook 05): each row one CT slice; columns: the CT, every method's G(CT), the paired
+    MR truth."""
     columns = ["CT input", *translations] + (["paired MR truth"] if truths is not None else [])
     fig, axes = plt.subplots(len(inputs), len(columns), figsize=(1.7 * len(columns), 1.8 * len(inputs)),
                              squeeze=False, dpi=GRID_DPI)
@@ -160,7 +161,8 @@ def translation_grid(inputs: Sequence[np.ndarray], translations: Mapping[str, Se
 
 def segmentation_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
                       predictions: Mapping[str, Sequence[np.ndarray]], row_titles: Sequence[str] | None = None):
-    """Figure 3 analogue: each row one MR test slice; columns: the MR, the truth, every method's segmentation."""
+    """Figure 3 analogue (notebook 05): each row one MR test slice; columns: the MR, the truth, every method's
+    segmentation."""
     columns = ["MR", "truth", *predictions]
     fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images) + 0.3),
                              squeeze=False, dpi=GRID_DPI)
