@@ -331,3 +331,79 @@ def sample_grid(anatomy: Anatomy, rng: np.random.Generator, size: int, modality:
     x0 = -fov / 2 + d / 2 + u(-10, 10)
     y0 = -fov / 2 + d / 2 + u(-10, 10)
     return Grid(shape=(nz, size, size), spacing=(dz, d, d), origin=(low, y0, x0))
+
+
+SIX = np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]], [[0, 1, 0], [1, 1, 1], [0, 1, 0]], [[0, 0, 0], [0, 1, 0], [0, 0, 0]]],
+               bool)  # the 6-neighbourhood as a 3x3x3 structuring element
+
+
+def _touching(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Voxels of ``mask`` with at least one 6-neighbour in ``other`` (both (Z, H, W) bool)."""
+    near = np.zeros_like(other)
+    near[1:] |= other[:-1]
+    near[:-1] |= other[1:]
+    near[:, 1:] |= other[:, :-1]
+    near[:, :-1] |= other[:, 1:]
+    near[:, :, 1:] |= other[:, :, :-1]
+    near[:, :, :-1] |= other[:, :, 1:]
+    return mask & near
+
+
+def anatomy_report(tissue: np.ndarray, label: np.ndarray, grid: Grid, tissues: tuple[str, ...] = TISSUES) -> dict:
+    """Where the organs sit, measured on voxels: the checks behind ``tests/test_data_phantom.py`` and
+    ``benchmarks/phantom_anatomy.py``.
+
+    For each kidney (``right_kidney``, ``left_kidney``), over its surface voxels (kidney voxels with a 6-neighbour
+    outside the kidney's label):
+    - ``liver_spleen_contact``: the fraction that touches (6-neighbourhood) a liver or spleen voxel;
+    - ``perirenal_fat_contact``: the fraction that touches perirenal fat (0 where ``tissues`` has none);
+    - ``lowest_contact``: the lowest such liver/spleen contact as a fraction of the kidney's height from its lower
+      pole (0 = lower pole, 1 = upper pole; ``None`` without contact);
+    - ``shell_liver_spleen``: the fraction of the voxels within 10 mm outside the kidney that are liver or spleen
+      (how far the kidney is *wrapped*, whether or not fat separates it).
+    For the aorta: ``aorta_liver_contact``, the fraction of its surface touching liver. ``volume_ml``: liver,
+    spleen and both kidneys. ``centroid_mm``: their (x, y, z) LPS centroids. ``tissues`` names the tissue ids
+    (pass an older phantom's list to measure it).
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    if tissue.shape != label.shape or tissue.shape != tuple(grid.shape):
+        raise ValueError(f"tissue {tissue.shape}, label {label.shape} and grid {grid.shape} must have one shape")
+    zs, ys, xs = grid.axes()
+    voxel_ml = float(np.prod(grid.spacing)) / 1000.0
+    liver_spleen = np.isin(label, [LIVER_ID, SPLEEN_ID])
+    fat = tissue == tissues.index("perirenal_fat") if "perirenal_fat" in tissues else np.zeros_like(liver_spleen)
+    report = {"volume_ml": {}, "centroid_mm": {}}
+    for name, lid in (("liver", LIVER_ID), ("spleen", SPLEEN_ID), ("right_kidney", RKIDNEY_ID),
+                      ("left_kidney", LKIDNEY_ID)):
+        k, j, i = np.nonzero(label == lid)
+        report["volume_ml"][name] = round(k.size * voxel_ml, 1)
+        report["centroid_mm"][name] = [round(float(c[n].mean()), 1) if k.size else None
+                                       for c, n in ((xs, i), (ys, j), (zs, k))]
+    for name, lid in (("right_kidney", RKIDNEY_ID), ("left_kidney", LKIDNEY_ID)):
+        kidney = label == lid
+        if not kidney.any():
+            report[name] = None
+            continue
+        surface = _touching(kidney, ~kidney)
+        contact = _touching(surface, liver_spleen)
+        slices = np.flatnonzero(kidney.any(axis=(1, 2)))
+        low, high = zs[slices[0]], zs[slices[-1]]
+        hit = np.flatnonzero(contact.any(axis=(1, 2)))
+        lowest = float((zs[hit[0]] - low) / max(high - low, 1e-6)) if hit.size else None
+        # wrapping: voxels within 10 mm outside the kidney, in a box around it
+        box = tuple(slice(max(int(v.min()) - m, 0), int(v.max()) + m + 1)
+                    for v, m in zip(np.nonzero(kidney), np.ceil(10.0 / np.asarray(grid.spacing)).astype(int) + 1))
+        dist = distance_transform_edt(~kidney[box], sampling=grid.spacing)
+        shell = (dist > 0) & (dist <= 10.0)
+        report[name] = {
+            "liver_spleen_contact": round(float(contact.sum() / surface.sum()), 4),
+            "perirenal_fat_contact": round(float(_touching(surface, fat).sum() / surface.sum()), 4),
+            "lowest_contact": None if lowest is None else round(lowest, 3),
+            "shell_liver_spleen": round(float(liver_spleen[box][shell].mean()), 4),
+        }
+    aorta = label == AORTA_ID
+    surface = _touching(aorta, ~aorta)
+    report["aorta_liver_contact"] = (round(float(_touching(surface, label == LIVER_ID).sum() / surface.sum()), 4)
+                                     if surface.any() else None)
+    return report
