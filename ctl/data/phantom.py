@@ -353,8 +353,8 @@ def voxelise(anatomy: Anatomy, grid: Grid, guard: bool = True) -> tuple[np.ndarr
     put((tissue == T["stool"]) & (f3 > 0.7), "gas")
 
     # Paraspinal, psoas and quadratus lumborum muscles (the last two grow towards the pelvis).
-    put(ellipse(-36, sp["y"] + 44, 32, 22, 2.5) | ellipse(36, sp["y"] + 44, 32, 22, 2.5), "muscle")
-    psoas_r = np.clip(6 + 0.25 * (anatomy.psoas_top - z), 0, 24)  # (Z, 1, 1)
+    put(ellipse(-32, sp["y"] + 44, 27, 20, 2.5) | ellipse(32, sp["y"] + 44, 27, 20, 2.5), "muscle")
+    psoas_r = np.clip(5 + 0.12 * (anatomy.psoas_top - z), 0, 20)  # (Z, 1, 1): 10-20 mm from L2 down
     cx = sp["rx"] + 12
     put(((np.abs(x) - cx) ** 2 + (y - sp["y"] + 2) ** 2 < psoas_r ** 2) & (psoas_r > 0), "muscle")
     ql = np.clip(0.2 * (anatomy.psoas_top - 20 - z), 0, 14)  # (Z, 1, 1)
