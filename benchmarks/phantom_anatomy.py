@@ -62,8 +62,8 @@ def run(code: str, args: list[str], package_root: Path) -> str:
     """Run ``code`` in a fresh interpreter that imports ``ctl`` from ``package_root``, on one core."""
     env = dict(os.environ, PYTHONPATH=str(package_root))
     pin = ["taskset", "-c", str(sorted(os.sched_getaffinity(0))[0])] if hasattr(os, "sched_getaffinity") else []
-    done = subprocess.run(pin + [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(pin + [sys.executable, "-c", code, *args], env=env, cwd=package_root, capture_output=True,
+                          text=True, check=False)  # cwd too: ``python -c`` puts the working directory first on sys.path
     if done.returncode:
         raise RuntimeError(f"the measurement at {package_root} failed:\n{done.stderr[-3000:]}")
     return done.stdout

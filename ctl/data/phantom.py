@@ -144,8 +144,9 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     right_lobe = Blob(center=(-a_in + lrx - u(0, 6), ys + u(-4, 6), zl), radii=(lrx, lry, lrz),
                       rot=rotation(yaw_deg=u(-10, 5), tilt_deg=-u(15, 25), roll_deg=u(12, 22)), exponent=u(2.2, 2.6),
                       taper=u(0.25, 0.4), bumps=random_bumps(rng, 5, 0.05), wobble=lobulation, wobble_mm=u(2, 4))
-    left_lobe = Blob(center=(u(0, 20), ys - b_in * u(0.5, 0.6), zl + u(-5, 10)), radii=(u(60, 74), u(28, 36), u(36, 46)),
-                     rot=rotation(yaw_deg=u(-15, 10), tilt_deg=-u(0, 15)), exponent=2.2, taper=0.4,
+    left_lobe = Blob(center=(u(0, 20), ys - b_in * u(0.5, 0.6), zl + u(-5, 10)),
+                     radii=(u(60, 74), u(28, 36), u(36, 46)), rot=rotation(yaw_deg=u(-15, 10), tilt_deg=-u(0, 15)),
+                     exponent=2.2, taper=0.4,
                      bumps=random_bumps(rng, 4, 0.05), wobble=lobulation, wobble_mm=3.0)
     caudate = Blob(center=(ivc[0] + u(14, 20), ivc[1] - u(16, 22), zl - u(5, 20)),
                    radii=(u(16, 22), u(14, 18), u(24, 32)))
@@ -187,8 +188,8 @@ def _tubes(rng, a_in, b_in, ys, spine, vessels, parts, spleen_c, zk, zl, top) ->
                    + tube_path([lk, (ax + 5, ay - ar - 5, lk[2] + 5), (ix, iy, lk[2] + 8)], [4.5, 4.5, 5]))
     renal_arteries = (tube_path([(ax, ay, rk[2] + 12), (ix, iy + iry + 4, rk[2] + 8), rk], [3, 3, 3])
                       + tube_path([(ax, ay, lk[2] + 10), lk + np.array([0, 6, 0])], [3, 3]))
-    sma = tube_path([(ax, ay - ar + 2, zk + u(12, 20)), (ax - 2, ay - ar - 14, zk + 2), (ax - 4, ay - ar - 16, zk - 80)],
-                    [4, 3.5, 3.5])
+    sma = tube_path([(ax, ay - ar + 2, zk + u(12, 20)), (ax - 2, ay - ar - 14, zk + 2),
+                     (ax - 4, ay - ar - 16, zk - 80)], [4, 3.5, 3.5])
     splenic_hilum = np.array([sx - u(18, 24), sy - u(14, 20), sz - u(0, 10)])
     confluence = np.array([ax - u(18, 26), ay - ar - u(16, 22), zk + u(0, 10)])
     porta = np.array([ix - u(0, 8), iy - u(28, 36), zl - u(25, 35)])
@@ -444,10 +445,6 @@ def sample_grid(anatomy: Anatomy, rng: np.random.Generator, size: int, modality:
     x0 = -fov / 2 + d / 2 + u(-10, 10)
     y0 = -fov / 2 + d / 2 + u(-10, 10)
     return Grid(shape=(nz, size, size), spacing=(dz, d, d), origin=(low, y0, x0))
-SIX = np.array([[[0, 0, 0], [0, 1, 0], [0, 0, 0]], [[0, 1, 0], [1, 1, 1], [0, 1, 0]], [[0, 0, 0], [0, 1, 0], [0, 0, 0]]],
-               bool)  # the 6-neighbourhood as a 3x3x3 structuring element
-
-
 def _touching(mask: np.ndarray, other: np.ndarray) -> np.ndarray:
     """Voxels of ``mask`` with at least one 6-neighbour in ``other`` (both (Z, H, W) bool)."""
     near = np.zeros_like(other)
