@@ -153,7 +153,7 @@ def sample_anatomy(rng: np.random.Generator) -> Anatomy:
     aorta_zone = Blob(center=(aorta[0], aorta[1], 0.0), radii=(ar + 10, ar + 10, 3000.0))
     organs["liver"] = Shape(parts=(right_lobe, left_lobe, caudate), blend=0.12,
                             carves=retro["right_kidney"] + (aorta_zone,) + gastric)
-    organs["spleen"] = Shape(parts=(Blob(center=(sx, sy, sz), radii=(u(54, 66), u(19, 25), u(42, 54)),
+    organs["spleen"] = Shape(parts=(Blob(center=(sx, sy, sz), radii=(u(58, 70), u(21, 27), u(44, 56)),
                                          rot=rotation(yaw_deg=-u(45, 65), tilt_deg=u(-10, 10)), bend=u(0.25, 0.45),
                                          bumps=random_bumps(rng, 5, 0.05), wobble=SmoothField(rng, u(14, 20)),
                                          wobble_mm=u(1.5, 3)),),  # long axis along the ribs, convex outwards

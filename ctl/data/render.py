@@ -53,10 +53,11 @@ CT_HU = {
     "rib": (450, 60, 40), "disc": (90, 10, 5), "csf": (10, 5, 3),
 }
 # Tissues whose mean moves with another's (one contrast bolus): the follower keeps its offset from the leader
-# and varies only by its own sd around it. In the portal-venous phase the kidney enhances nearly uniformly
-# (medulla 12 HU below cortex), portal and hepatic veins follow the splenic/portal vein, arteries the aorta.
-CT_FOLLOWS = {"renal_medulla": ("kidney", 5), "liver_vessel": ("vein", 5), "artery": ("aorta", 5),
-              "heart": ("aorta", 10), "ivc": ("vein", 10)}
+# and varies only by its own sd around it. In the portal-venous phase liver and spleen enhance alike (spleen
+# within about +-6 HU of the liver's value minus 2), the kidney nearly uniformly (medulla 12 HU below cortex),
+# portal and hepatic veins follow the splenic/portal vein, arteries the aorta.
+CT_FOLLOWS = {"spleen": ("liver", 6), "renal_medulla": ("kidney", 5), "liver_vessel": ("vein", 5),
+              "artery": ("aorta", 5), "heart": ("aorta", 10), "ivc": ("vein", 10)}
 # Anatomical texture (``Anatomy.texture``, unit sd, shared with MR): HU per unit. A few HU in parenchyma
 # (under the 8-18 HU noise, visible after the eye averages), lobulated pancreas, mottled stool.
 CT_ANATOMY_TEXTURE = {"liver": 5, "spleen": 4, "kidney": 5, "renal_medulla": 5, "pancreas": 12, "muscle": 4,
