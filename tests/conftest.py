@@ -363,3 +363,16 @@ def reader(monkeypatch):
     monkeypatch.setenv("CTL_PRESET", "ci")
     yield
     METHODS.pop("reader")
+
+
+@pytest.fixture(scope="module")
+def subjects():
+    """Three CT subjects (with the paired MR) at 64 px, and their anatomies on the same grids."""
+    out = []
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed)
+        anatomy = sample_anatomy(rng)
+        grid = sample_grid(anatomy, rng, 64, "ct")
+        tissue, label = voxelise(anatomy, grid)
+        out.append((anatomy, grid, tissue, label, render_ct(tissue, grid, rng), render_mr(tissue, grid, rng)))
+    return out

@@ -4,8 +4,10 @@ import pytest
 
 from ctl.data.geometry import Grid
 from ctl.data.labels import btcv_to_classes
-from ctl.data.phantom import LIVER_ID, LKIDNEY_ID, RKIDNEY_ID, SPLEEN_ID, sample_anatomy, sample_grid, voxelise
+from ctl.data.phantom import (AORTA_ID, GALLBLADDER_ID, LIVER_ID, LKIDNEY_ID, RKIDNEY_ID, SPLEEN_ID, STOMACH_ID, T,
+                              TISSUES, anatomy_report, sample_anatomy, sample_grid, voxelise)
 from ctl.data.render import render_subject
+
 
 
 def test_same_seed_same_subject_bit_for_bit():
@@ -92,3 +94,109 @@ def test_bad_grid_requests():
 def test_labels_map_to_our_classes(rendered_subjects):
     classes = btcv_to_classes(rendered_subjects[0][3])
     assert set(np.unique(classes)) == {0, 1, 2, 3, 4}
+
+
+# --- anatomy checks over many subjects (``anatomy_report``) -------------------------------------------------------
+
+ANATOMY_SEEDS = range(12)
+
+
+@pytest.fixture(scope="module")
+def anatomies():
+    """Twelve subjects voxelised at 64 px: ten on CT grids, two on MR grids (5.5-9 mm slices)."""
+    out = []
+    for seed in ANATOMY_SEEDS:
+        rng = np.random.default_rng(seed)
+        anatomy = sample_anatomy(rng)
+        grid = sample_grid(anatomy, rng, 64, "mr" if seed >= 10 else "ct")
+        tissue, label = voxelise(anatomy, grid)
+        out.append((anatomy, grid, tissue, label, anatomy_report(tissue, label, grid)))
+    return out
+
+
+def test_anatomy_report_by_hand():
+    # 10 mm voxels: a 2x2x2 kidney (8 surface voxels, 8 ml); one liver voxel against its top layer (z index 3),
+    # perirenal fat against its 4 voxels at x index 2; an aorta voxel with a liver voxel beside it
+    tissue, label = np.zeros((6, 6, 6), np.uint8), np.zeros((6, 6, 6), np.uint8)
+    label[2:4, 2:4, 2:4] = RKIDNEY_ID
+    label[3, 2, 4] = LIVER_ID
+    tissue[2:4, 2:4, 1] = T["perirenal_fat"]
+    label[0, 0, 0], label[0, 0, 1] = AORTA_ID, LIVER_ID
+    report = anatomy_report(tissue, label, Grid((6, 6, 6), (10.0, 10.0, 10.0), (0.0, 0.0, 0.0)))
+    right = report["right_kidney"]
+    assert right["liver_spleen_contact"] == pytest.approx(1 / 8)
+    assert right["perirenal_fat_contact"] == pytest.approx(4 / 8)
+    assert right["lowest_contact"] == pytest.approx(1.0)  # contact only in the upper layer: z = 30 of 20..30 mm
+    assert right["shell_liver_spleen"] == pytest.approx(1 / 24, abs=1e-4)  # 24 face neighbours lie within 10 mm
+    assert report["left_kidney"] is None
+    assert report["aorta_liver_contact"] == pytest.approx(1.0)
+    assert report["volume_ml"] == {"liver": 2.0, "spleen": 0.0, "right_kidney": 8.0, "left_kidney": 0.0}
+    assert report["centroid_mm"]["right_kidney"] == [25.0, 25.0, 25.0]
+    # an older phantom without perirenal fat is measured with its own tissue names: no fat contact
+    older = tuple(name for name in TISSUES if name != "perirenal_fat")
+    assert anatomy_report(tissue, label, Grid((6, 6, 6), (10.0,) * 3, (0.0,) * 3), older)[
+        "right_kidney"]["perirenal_fat_contact"] == 0.0
+    with pytest.raises(ValueError, match="one shape"):
+        anatomy_report(tissue, label[:5], Grid((6, 6, 6), (10.0,) * 3, (0.0,) * 3))
+
+
+def test_kidneys_touch_liver_or_spleen_only_at_their_upper_pole(anatomies):
+    for *_, report in anatomies:
+        for side in ("right_kidney", "left_kidney"):
+            kidney = report[side]
+            assert kidney["liver_spleen_contact"] <= 0.15, f"{side} touches liver/spleen over {kidney}"
+            assert kidney["lowest_contact"] is None or kidney["lowest_contact"] >= 0.6, f"{side}: {kidney}"
+            assert kidney["shell_liver_spleen"] <= 0.25, f"{side} is wrapped in liver or spleen: {kidney}"
+
+
+def test_kidneys_sit_in_perirenal_fat(anatomies):
+    for *_, report in anatomies:
+        for side in ("right_kidney", "left_kidney"):
+            assert report[side]["perirenal_fat_contact"] >= 0.4, f"{side}: {report[side]}"
+
+
+def test_aorta_lies_in_front_of_the_spine_outside_the_liver(anatomies):
+    for anatomy, grid, _, label, report in anatomies:
+        assert report["aorta_liver_contact"] == 0.0
+        x, y, _ = centroid_mm(label == AORTA_ID, grid)
+        front = anatomy.spine["y"] - anatomy.spine["ry"]
+        assert 0 < x < 20, "slightly left of the midline"
+        assert front - 20 < y < front, "directly in front of the vertebral body"
+
+
+def test_organ_volumes_are_adult(anatomies):
+    """Adult volumes: liver about 1.1-2.0 l (standard liver volume from body surface area, Urata et al.,
+    Hepatology 1995; Heinemann et al., Liver Transpl Surg 1999), spleen about 215 +- 75 ml on CT (Prassopoulos et
+    al., Eur Radiol 1997), kidneys about 135-150 ml by ultrasound and up to ~200 ml on CT/MR (Emamian et al., AJR
+    1993). The ranges below hold those with room for the phantom's spread."""
+    ranges = {"liver": (1000, 2500), "spleen": (100, 400), "right_kidney": (100, 250), "left_kidney": (100, 250)}
+    for *_, report in anatomies:
+        for organ, (low, high) in ranges.items():
+            assert low <= report["volume_ml"][organ] <= high, f"{organ}: {report['volume_ml'][organ]} ml"
+
+
+def test_neighbours_sit_where_anatomy_puts_them(anatomies):
+    for _, grid, _, label, report in anatomies:
+        c = report["centroid_mm"]
+        assert c["liver"][0] < 0 < c["spleen"][0], "liver on the patient's right, spleen on the left"
+        assert c["right_kidney"][2] < c["left_kidney"][2], "the right kidney sits lower"
+        stomach, aorta = centroid_mm(label == STOMACH_ID, grid), centroid_mm(label == AORTA_ID, grid)
+        assert stomach[1] < c["spleen"][1], "stomach in front of the spleen"
+        assert min(c["right_kidney"][1], c["left_kidney"][1]) > aorta[1], "kidneys behind the aorta (retroperitoneal)"
+        assert c["spleen"][2] > c["left_kidney"][2], "spleen above the left kidney"
+        xs, ys = grid.axes()[2], grid.axes()[1]
+        liver = label == LIVER_ID
+        left = liver & (xs[None, None, :] > 0)
+        assert left.sum() >= 0.03 * liver.sum(), "the left lobe crosses the midline"
+        assert ys[np.nonzero(left)[1]].mean() < aorta[1] - 20, "... in front"
+        if (label == GALLBLADDER_ID).any():
+            assert centroid_mm(label == GALLBLADDER_ID, grid)[2] < c["liver"][2], "gallbladder under the liver"
+
+
+def test_the_voxel_guard_is_rarely_needed(anatomies):
+    """Geometry keeps kidney and liver/spleen apart; the voxel guard only mends a coarse grid's lost fat layer."""
+    for anatomy, grid, tissue, label, _ in anatomies:
+        raw_tissue, raw_label = voxelise(anatomy, grid, guard=False)
+        changed = (raw_label != label).sum()
+        assert changed <= 0.002 * np.isin(label, [LIVER_ID, SPLEEN_ID]).sum() + 1
+        assert np.array_equal(raw_tissue != tissue, raw_label != label)

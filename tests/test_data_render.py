@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ctl.data.phantom import T
-from ctl.data.render import mr_relative, render_subject, spin_echo_signal
+from ctl.data.phantom import T, sample_anatomy, sample_grid, voxelise
+from ctl.data.render import mr_relative, render_ct, render_mr, render_subject, spin_echo_signal
 
 
 def test_asking_for_the_paired_mr_does_not_change_the_ct():
@@ -56,3 +56,37 @@ def test_mr_is_non_negative_and_has_a_bias_field(rendered_subjects):
         assert (mr >= 0).all()
         liver = mr[tissues == T["liver"]]
         assert np.percentile(liver, 90) / np.percentile(liver, 10) > 1.1  # bias and noise spread the liver
+
+
+def test_vessels_are_bright_in_ct_and_dark_in_mr(subjects):
+    checked = 0
+    for _, _, tissues, _, ct, mr in subjects:
+        vessel, liver = tissues == T["liver_vessel"], tissues == T["liver"]
+        if vessel.sum() < 10:
+            continue
+        checked += 1
+        assert np.median(ct[vessel]) > np.median(ct[liver]) + 15, "portal-venous CT: veins enhance above the liver"
+        assert np.median(mr[vessel]) < 0.7 * np.median(mr[liver]), "T2 spin echo: flow void"
+    assert checked >= 2, "too few subjects show liver vessels at this size to check them"
+
+
+def test_kidney_enhances_nearly_uniformly_in_ct(subjects):
+    for _, _, tissues, _, ct, _ in subjects:
+        cortex, medulla = ct[tissues == T["kidney"]], ct[tissues == T["renal_medulla"]]
+        assert medulla.size > 10 and abs(np.median(cortex) - np.median(medulla)) < 40
+
+
+def test_anatomical_texture_enters_ct_and_mr_alike():
+    rng = np.random.default_rng(0)
+    anatomy = sample_anatomy(rng)
+    grid = sample_grid(anatomy, rng, 48, "ct")
+    tissue, _ = voxelise(anatomy, grid)
+    texture = anatomy.texture(*grid.axes())
+    liver = tissue == T["liver"]
+    for render, weight in ((render_ct, 5.0), (render_mr, None)):
+        plain = render(tissue, grid, np.random.default_rng(1))
+        textured = render(tissue, grid, np.random.default_rng(1), texture=texture)
+        diff = (textured - plain)[liver]
+        assert np.corrcoef(diff, texture[liver])[0, 1] > 0.8  # the same field, blurred a little
+        if weight:
+            assert np.std(diff) == pytest.approx(weight * np.std(texture[liver]), rel=0.25)  # 5 HU per unit

@@ -4,7 +4,8 @@
 
     DIR/btcv/img/img0001.nii.gz       CT in HU (int16), as BTCV's RawData/Training/img
     DIR/btcv/label/label0001.nii.gz   BTCV label ids (1 spleen, 2 right kidney, 3 left kidney, 6 liver; also
-                                      4 gallbladder, 7 stomach, 8 aorta, 9 inferior vena cava)
+                                      4 gallbladder, 7 stomach, 8 aorta, 9 inferior vena cava, 10 portal and
+                                      splenic vein, 11 pancreas)
     DIR/chaos/MR/<n>/T2SPIR/DICOM_anon/IMG-<series>-<slice>.dcm   one MR DICOM series per subject (uint16)
     DIR/chaos/MR/<n>/T2SPIR/Ground/IMG-<series>-<slice>.png       CHAOS grey-level masks, one per DICOM file
     DIR/paired_mr/img/img0001.nii.gz  EVALUATION ONLY: CT subject 1's anatomy rendered as MR on its CT grid
@@ -28,7 +29,8 @@ from ctl.data.geometry import Grid
 from ctl.data.labels import btcv_to_classes, encode_chaos_png
 from ctl.data.render import MRConfig, render_subject
 
-PHANTOM_VERSION = 3  # bump when the anatomy or rendering changes, so cached phantoms are regenerated
+PHANTOM_VERSION = 4  # bump when the anatomy or rendering changes, so cached phantoms are regenerated
+# 4: kidneys in perirenal fat, liver/spleen/aorta placed and carved anatomically, vessels, bowel, texture
 
 
 def lps_affine(grid: Grid) -> np.ndarray:
