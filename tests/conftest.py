@@ -20,6 +20,7 @@ from torch import nn
 
 import ctl.training.loop as loop
 from ctl import data
+from ctl.data.prepared import FORMAT_VERSION, GENERATOR
 from ctl.data.write import generate_phantom
 from ctl.data.phantom import sample_anatomy, sample_grid, voxelise
 from ctl.data.render import render_ct, render_mr
@@ -308,7 +309,8 @@ def scored_prepared(tmp_path):
     save(root / "paired_mr" / "ct0001.npz", mr_like(ct_labels, 0), ct_labels)
     split = {"ct": {"train": ["ct0002"], "test": ["ct0001"]}, "mr": {"train": ["mr0003"], "test": ["mr0001", "mr0002"]}}
     (root / "split.json").write_text(json.dumps(split))
-    (root / "meta.json").write_text(json.dumps({"source": "phantom", "image_size": SIZE, "paired_mr": True}))
+    (root / "meta.json").write_text(json.dumps({"generator": GENERATOR, "format_version": FORMAT_VERSION,
+                                                "source": "phantom", "image_size": SIZE, "paired_mr": True}))
     return root
 
 
