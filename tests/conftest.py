@@ -6,12 +6,17 @@
   ``written_phantom`` / ``phantom_copy`` (a tiny phantom in the BTCV and CHAOS layouts), ``rendered_subjects``.
 - The training loop on stand-ins: ``Toy`` (a miniature of ``ours``), ``FakeUnpaired``, the ``toy`` fixture,
   ``LOOP_PRESET``, ``QUIET``, ``history_rows``.
+- A second process holding a run folder's lock: ``hold_run_lock``.
 - Evaluation with known answers: ``scored_prepared`` (a hand-made prepared folder), ``LabelReader`` (a segmenter
   that reads the label written into the image), ``Reader`` and the ``reader`` fixture, ``organs``, ``SPACING``.
 """
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,6 +248,20 @@ def toy(monkeypatch, tmp_path):
 def history_rows(run_dir):
     """history.json of a run folder: one dict of losses per iteration."""
     return json.loads((run_dir / "history.json").read_text())
+
+
+HOLD = ("import sys\nfrom ctl.training.runs import run_lock\nwith run_lock(sys.argv[1]):\n"
+        "    print('locked', flush=True)\n    sys.stdin.readline()\n")
+
+
+def hold_run_lock(run_dir) -> subprocess.Popen:
+    """A real second process that takes ``run_dir``'s training lock and keeps it until it reads a line from its
+    stdin or is killed (``.kill()``); returns once it holds the lock."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's ctl
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout.readline().strip() == "locked"
+    return process
 
 
 # --- evaluation with known answers ------------------------------------------------------------------------------

@@ -87,3 +87,13 @@ def test_a_leftover_temporary_folder_is_removed_only_when_it_is_ours(tmp_path):
         with building(out, ours):
             pytest.fail("the body must not run")
     assert (leftover / "notes.txt").exists()
+
+
+def test_an_own_folder_holding_other_files_is_not_replaced(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "made-by-ctl").write_text("1")
+    (out / "notes.txt").write_text("the user's, added later")
+    with pytest.raises(ValueError, match=r"ctl made it, but it also holds notes.txt, which ctl did not write"):
+        check_output_folder(out, ours, owned_names=("made-by-ctl",))
+    check_output_folder(out, ours)  # without a list of its own names any content of a marked folder is its own

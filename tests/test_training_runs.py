@@ -1,15 +1,11 @@
 """ctl.training.runs: run folders apart for phantom and real data, what config.json holds and how a changed
 configuration is found, histories as columns; only run folders are trained into, one process at a time."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import LOOP_PRESET, QUIET
+from conftest import LOOP_PRESET, QUIET, hold_run_lock
 from ctl.training import (RunFolderBusy, config_differences, load_history, read_run_config, read_summary, run_folder,
                           train)
 from ctl.training.runs import LOCK_FILE, check_run_folder, describe_differences, differences
@@ -89,22 +85,9 @@ def test_differences_are_described_one_level_deep():
                                                    "preset.iterations: 6 there, 1000 asked")
 
 
-HOLD = "import sys\nfrom ctl.training.runs import run_lock\nwith run_lock(sys.argv[1]):\n" \
-       "    print('locked', flush=True)\n    sys.stdin.readline()\n"
-
-
-def _holder(run):
-    """A second process that takes the run folder's lock and keeps it until it reads a line (or is killed)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    process = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True, env=env)
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
 def test_a_second_process_is_told_who_holds_the_run_folder(toy, tmp_path):
     run = tmp_path / "run"
-    holder = _holder(run)
+    holder = hold_run_lock(run)
     try:
         with pytest.raises(RunFolderBusy, match=rf"run is being trained by process {holder.pid} on .* since "):
             train("toy", toy, LOOP_PRESET, run, device="cpu", config=QUIET)

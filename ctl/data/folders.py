@@ -2,9 +2,9 @@
 
 The rule that keeps a user's data safe: a command may write into a folder that does not exist or is empty, or
 replace one that carries its own mark (a prepared folder's ``meta.json`` with ``"generator"``, the phantom's
-``phantom.json``); any other folder is refused with a message that names it and what is in it. The current
-working directory (``--out .``), a folder above it, and a folder equal to or above the input data are never
-written.
+``phantom.json``) and holds nothing but what the command writes (``owned_names``); any other folder is refused
+with a message that names it and what is in it. The current working directory (``--out .``), a folder above it,
+and a folder equal to or above the input data are never written.
 
 ``building(out, made_by_us, inputs)`` does the writing safely: the new content is built under a temporary
 sibling ``<out>.ctl-partial`` (itself marked by the file ``.ctl-partial`` inside it), which replaces ``out``
@@ -35,9 +35,10 @@ def _listing(folder: Path, limit: int = 6) -> str:
 
 
 def check_output_folder(out: Path | str, made_by_us: Callable[[Path], bool], inputs: Iterable[Path | str] = (),
-                        what: str = "folder") -> Path:
+                        what: str = "folder", owned_names: Iterable[str] | None = None) -> Path:
     """Refuse an ``out`` that the command must not write: the working directory or above it, the input data or
-    above it, a file, or a non-empty folder without the package's mark (``made_by_us(out)`` False).
+    above it, a file, a non-empty folder without the package's mark (``made_by_us(out)`` False), or a marked
+    folder that also holds entries outside ``owned_names`` (what the command itself writes there; None: any).
 
     Returns ``out`` resolved.
 
@@ -56,10 +57,15 @@ def check_output_folder(out: Path | str, made_by_us: Callable[[Path], bool], inp
                              f"choose a folder outside the data, e.g. {out.parent / (out.name + '-prepared')}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} is a file, not a folder; choose another --out for the {what}")
-    if out.is_dir() and any(out.iterdir()) and not made_by_us(out):
-        raise ValueError(f"refusing to replace {out}: it is not empty (it holds {_listing(out)}) and was not made "
-                         f"by ctl, so it may hold your own files. Choose a new or empty folder for the {what}, or "
-                         f"move that folder away yourself")
+    if out.is_dir() and any(out.iterdir()):
+        if not made_by_us(out):
+            raise ValueError(f"refusing to replace {out}: it is not empty (it holds {_listing(out)}) and was not made "
+                             f"by ctl, so it may hold your own files. Choose a new or empty folder for the {what}, or "
+                             f"move that folder away yourself")
+        foreign = sorted(p.name for p in out.iterdir() if owned_names is not None and p.name not in owned_names)
+        if foreign:
+            raise ValueError(f"refusing to replace {out}: ctl made it, but it also holds {', '.join(foreign[:6])}, "
+                             f"which ctl did not write; move {'them' if len(foreign) > 1 else 'it'} out first")
     return out
 
 
@@ -75,14 +81,14 @@ def _clear_leftover(path: Path) -> None:
 
 @contextmanager
 def building(out: Path | str, made_by_us: Callable[[Path], bool], inputs: Iterable[Path | str] = (),
-             what: str = "folder") -> Iterator[Path]:
+             what: str = "folder", owned_names: Iterable[str] | None = None) -> Iterator[Path]:
     """Yield a fresh temporary sibling of ``out`` to write into; on success it replaces ``out``.
 
     ``out`` is checked first (``check_output_folder``). The old ``out`` (ours, or empty) is moved aside, the new
     folder renamed into place, then the old one removed. If the body raises, the temporary sibling is removed
     and ``out`` is left as it was.
     """
-    out = check_output_folder(out, made_by_us, inputs, what)
+    out = check_output_folder(out, made_by_us, inputs, what, owned_names)
     tmp, old = out.with_name(out.name + PARTIAL_SUFFIX), out.with_name(out.name + OLD_SUFFIX)
     _clear_leftover(tmp)
     _clear_leftover(old)

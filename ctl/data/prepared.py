@@ -45,6 +45,7 @@ SIFA_TEST = {"ct": (1, 9, 30, 32, 33, 39), "mr": (1, 13, 32, 38)}
 FORMAT_VERSION = 2  # 2: meta.json carries the "generator" mark; arrays are checked when loaded
 GENERATOR = "ctl.data.prepare"  # meta.json's mark: a folder ctl made (and may replace)
 ARRAYS = ("image", "label", "spacing")  # what every prepared .npz holds
+PREPARED_NAMES = ("meta.json", "split.json", "ct", "mr", "paired_mr")  # all that prepare writes in its folder
 ORIENTATION = "LPS axes, arrays (z, y, x): image left = patient right, top = anterior, slice 0 = most inferior"
 
 
@@ -120,7 +121,7 @@ def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, si
     btcv_root, chaos_root = find_btcv_root(btcv_dir), find_chaos_root(chaos_dir)
     ct_numbers, mr_numbers = list_btcv_cases(btcv_root), list_chaos_cases(chaos_root)
     inputs = [btcv_dir, chaos_dir, btcv_root, chaos_root] + ([paired_dir] if paired_dir is not None else [])
-    with building(out_dir, made_by_prepare, inputs, what="prepared folder") as tmp:
+    with building(out_dir, made_by_prepare, inputs, what="prepared folder", owned_names=PREPARED_NAMES) as tmp:
         _write_prepared(tmp, btcv_root, chaos_root, ct_numbers, mr_numbers, size, paired_dir, split, seed,
                         test_fraction, ct_window, mr_percentiles, extra_meta, progress)
     return Path(out_dir)

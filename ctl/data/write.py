@@ -113,8 +113,8 @@ def generate_phantom(out_dir: Path | str, n_ct: int = 30, n_mr: int = 20, seed: 
     CT subject i and MR subject i are different people (as BTCV and CHAOS are); each CT subject also gets its
     paired MR rendering under ``paired_mr/`` for evaluation only. ``phantom.json`` is written last.
 
-    ``out_dir`` may be new, empty, or a phantom folder (it holds ``phantom.json``), which is then replaced; any
-    other folder is refused (``ctl.data.folders``). The phantom is written into a temporary sibling, renamed to
+    ``out_dir`` may be new, empty, or a phantom folder (it holds ``phantom.json`` and nothing else of its own),
+    which is then replaced; any other folder is refused (``ctl.data.folders``). The phantom is written into a temporary sibling, renamed to
     ``out_dir`` when complete and removed if an error stops it.
 
     Raises:
@@ -124,7 +124,8 @@ def generate_phantom(out_dir: Path | str, n_ct: int = 30, n_mr: int = 20, seed: 
         raise ValueError(f"need at least one CT and one MR subject, got n_ct={n_ct}, n_mr={n_mr}")
     if size < 16:
         raise ValueError(f"size={size} px is too small for the phantom; use at least 16")
-    with building(out_dir, made_by_generate_phantom, what="phantom") as tmp:
+    owned = ("btcv", "chaos", "paired_mr", "phantom.json")  # all that it writes; anything else is not replaced
+    with building(out_dir, made_by_generate_phantom, what="phantom", owned_names=owned) as tmp:
         _write_phantom(tmp, n_ct, n_mr, seed, size, progress)
     return Path(out_dir)
 
