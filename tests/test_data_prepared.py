@@ -7,8 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from ctl.data import (DATA_SOURCES, check_data_source, ensure_phantom_prepared, ensure_prepared, ensure_real_prepared,
-                      load_paired_mr, load_volume, paired_mr_reads, prepare, read_meta, subject_ids)
+from ctl.data import ensure_phantom_prepared, load_paired_mr, load_volume, paired_mr_reads, prepare, read_meta, subject_ids
 from ctl.data.prepared import FORMAT_VERSION, GENERATOR, is_complete, made_by_prepare, random_split, sifa_split
 from ctl.organs import CLASS_NAMES
 from ctl.presets import get_preset
@@ -18,7 +17,7 @@ CI = get_preset("ci", env={})
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A ci phantom of this module's own (test_reuse_and_rebuild rebuilds it at another size)."""
+    """A ci phantom of this module's own."""
     return ensure_phantom_prepared(tmp_path_factory.mktemp("data"), CI, seed=0, progress=False)
 
 
@@ -44,16 +43,6 @@ def test_split_is_by_subject(prepared):
         train, test = set(split[domain]["train"]), set(split[domain]["test"])
         assert not train & test and len(train | test) == n
         assert len(test) == round(CI.test_fraction * n)
-
-
-def test_reuse_and_rebuild(prepared):
-    stamp = (prepared / "meta.json").stat().st_mtime_ns
-    assert ensure_phantom_prepared(prepared.parent.parent, CI, seed=0, progress=False) == prepared
-    assert (prepared / "meta.json").stat().st_mtime_ns == stamp
-    other = ensure_phantom_prepared(prepared.parent.parent, CI.replace(image_size=24), seed=0, progress=False)
-    assert other == prepared  # same name: the folder is rebuilt for the new size, the raw phantom reused
-    assert read_meta(other)["image_size"] == 24
-    assert load_volume(other, "ct", subject_ids(other, "ct", "train")[0]).image.shape[1:] == (24, 24)
 
 
 def test_random_split_by_hand():
@@ -104,22 +93,6 @@ def test_paired_mr_is_the_ct_anatomy_on_the_ct_grid(prepared):
     assert abs(ct.image[spleen].mean() - ct.image[liver].mean()) < 0.1
 
 
-def test_real_data_has_no_paired_mr_and_must_be_present(tmp_path):
-    with pytest.raises(FileNotFoundError, match="real data not found"):
-        ensure_real_prepared(tmp_path, 64)
-    with pytest.raises(FileNotFoundError, match="only for the phantom"):
-        load_paired_mr(tmp_path, "ct0001")
-    with pytest.raises(ValueError, match="data_source"):
-        ensure_prepared(tmp_path, CI, data_source="synthetic")
-
-
-def test_a_data_source_outside_the_two_is_named_with_the_choices():
-    for source in DATA_SOURCES:
-        check_data_source(source)
-    with pytest.raises(ValueError, match=r"DATA_SOURCE='btcv'; choose one of \('phantom', 'real'\)"):
-        check_data_source("btcv", name="DATA_SOURCE")
-
-
 # ---------------------------------------------------------------- never lose the user's data, never trust stale files
 def test_prepare_refuses_the_raw_data_folder_and_a_folder_of_the_users(phantom_copy, tmp_path):
     (phantom_copy / "notes.txt").write_text("mine")
@@ -164,25 +137,6 @@ def test_an_older_format_is_refused_with_the_command_that_makes_it_again(phantom
     assert made_by_prepare(out)  # a format-1 folder is still ctl's: the command above may replace it
     prepare(phantom_copy / "btcv", phantom_copy / "chaos", out, 16, test_fraction=0.5, progress=False)
     assert read_meta(out)["format_version"] == FORMAT_VERSION
-
-
-def test_the_phantom_cache_is_prepared_again_when_old_or_truncated(prepared, tmp_path):
-    data_dir = tmp_path / "data"
-    shutil.copytree(prepared.parent.parent, data_dir)
-    cache = ensure_phantom_prepared(data_dir, CI, seed=0, progress=False)  # current for CI (another test resized it)
-    stamp = (cache / "meta.json").stat().st_mtime_ns
-    assert ensure_phantom_prepared(data_dir, CI, seed=0, progress=False) == cache
-    assert (cache / "meta.json").stat().st_mtime_ns == stamp  # whole: reused
-    victim = cache / "ct" / f"{subject_ids(cache, 'ct', 'train')[0]}.npz"
-    victim.write_bytes(victim.read_bytes()[:500])
-    assert ensure_phantom_prepared(data_dir, CI, seed=0, progress=False) == cache
-    assert (cache / "meta.json").stat().st_mtime_ns != stamp  # truncated: prepared again
-    for sid in subject_ids(cache, "ct", "train"):
-        load_volume(cache, "ct", sid)  # every file whole again
-    meta = read_meta(cache)
-    (cache / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))
-    ensure_phantom_prepared(data_dir, CI, seed=0, progress=False)
-    assert read_meta(cache)["format_version"] == FORMAT_VERSION
 
 
 def _rewrite(path, **arrays):

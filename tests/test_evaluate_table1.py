@@ -189,3 +189,10 @@ def test_the_notes_say_when_the_std_spans_seeds():
     two = table1({"ours": result}, data_label="x")
     assert ("across (test volume, seed) pairs: each volume scored once per seed (2 seeds), so the STD mixes the "
             "spread across volumes with the spread across seeds") in two.notes[0]
+
+
+def test_an_organ_absent_from_truth_and_prediction_is_no_miss():
+    records = full_records("ours", DICES, ASSDS)
+    records[1] = dict(records[1], dice=None, assd=None, status="both_empty")  # no spleen in mr2, none predicted
+    result = summarize(records, "ours")
+    assert result.assd_counts == (7, 8, 0) and result.dice_counts == (7, 8, 0) and result.missed() == {}

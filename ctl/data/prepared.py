@@ -16,7 +16,8 @@ re-prepare it) and ``load_volume`` checks each file's arrays (float32 image in [
 shape, three positive spacings) and names a damaged or truncated ``.npz``. ``is_complete``, which decides whether
 ``ensure_phantom_prepared`` may reuse a folder, opens every listed file's index (not its arrays: a few ms), so a
 truncated file makes the folder be prepared again. ``prepare`` writes only into a new or empty folder or one it
-made itself (``ctl.data.folders``), building it under a temporary sibling.
+made itself (``ctl.data.folders``), building it under a temporary sibling. Where the notebooks keep their
+prepared folders, and when they are reused, is ``ctl.data.sources``.
 
 Splits: ``"random"`` draws ``test_fraction`` of each domain's subjects with ``seed`` (the paper: 20 % test);
 ``"sifa"`` is the fixed split of SIFA (Chen et al. 2019, which the paper follows): test CT 1, 9, 30, 32, 33, 39
@@ -35,10 +36,8 @@ from ctl.data.chaos import find_chaos_root, list_chaos_cases, load_chaos_case
 from ctl.data.folders import building
 from ctl.data.geometry import Volume
 from ctl.data.preprocess import CT_WINDOW_HU, MR_PERCENTILES, preprocess_volume
-from ctl.data.write import PHANTOM_VERSION, generate_phantom, phantom_is_complete
 from ctl.organs import CLASS_NAMES
 
-DATA_SOURCES = ("phantom", "real")  # the embedded phantom, or BTCV + CHAOS under DATA_DIR/real
 DOMAINS = ("ct", "mr")
 SPLITS = ("train", "test")
 SIFA_TEST = {"ct": (1, 9, 30, 32, 33, 39), "mr": (1, 13, 32, 38)}
@@ -321,66 +320,3 @@ def load_paired_mr(prepared: Path | str, ct_subject_id: str) -> Volume:
 def paired_mr_reads() -> int:
     """How many times ``load_paired_mr`` has read a file in this process (tests assert training leaves it at 0)."""
     return _PAIRED_READS[0]
-
-
-def ensure_phantom_prepared(data_dir: Path | str, preset, seed: int = 0, progress: bool = True) -> Path:
-    """The prepared phantom for ``preset`` (a ``ctl.presets.Preset``), generating and preparing it when needed.
-
-    Raw phantom (BTCV/CHAOS formats): ``data_dir/phantom/<preset.name>-seed<seed>/``; prepared folder:
-    ``data_dir/prepared/phantom-<preset.name>-seed<seed>/``. Both are reused when complete and made with the
-    same settings (``preset.n_ct``, ``n_mr``, ``phantom_size``, ``image_size``, ``test_fraction``, ``seed``).
-    Every notebook after 01 calls this first.
-    """
-    data_dir = Path(data_dir)
-    raw = data_dir / "phantom" / f"{preset.name}-seed{seed}"
-    out = data_dir / "prepared" / f"phantom-{preset.name}-seed{seed}"
-    phantom = {"version": PHANTOM_VERSION, "seed": seed, "n_ct": preset.n_ct, "n_mr": preset.n_mr,
-               "size": preset.phantom_size}
-    expected = {"format_version": FORMAT_VERSION, "source": "phantom", "image_size": preset.image_size,
-                "split": {"kind": "random", "seed": seed, "test_fraction": preset.test_fraction}, "phantom": phantom}
-    if is_complete(out, expected):
-        return out
-    if not phantom_is_complete(raw, preset.n_ct, preset.n_mr, seed, preset.phantom_size):
-        if progress:
-            print(f"generating the phantom ({preset.n_ct} CT + {preset.n_mr} MR, {preset.phantom_size} px) in {raw}")
-        generate_phantom(raw, preset.n_ct, preset.n_mr, seed, preset.phantom_size)
-    if progress:
-        print(f"preparing it at {preset.image_size} px into {out}")
-    return prepare(raw / "btcv", raw / "chaos", out, preset.image_size, paired_dir=raw / "paired_mr", split="random",
-                   seed=seed, test_fraction=preset.test_fraction, extra_meta={"phantom": phantom}, progress=False)
-
-
-def ensure_real_prepared(data_dir: Path | str, size: int, split: str = "sifa", seed: int = 0,
-                         test_fraction: float = 0.2, progress: bool = True) -> Path:
-    """The prepared real data: BTCV in ``data_dir/real/btcv`` and CHAOS in ``data_dir/real/chaos`` (any level
-    ``find_btcv_root``/``find_chaos_root`` accept) into ``data_dir/prepared/real-<split>-<size>/``, reused when
-    complete.
-
-    Raises:
-        FileNotFoundError: when the real data are not there, saying where to put them (see data/README.md).
-    """
-    data_dir = Path(data_dir)
-    out = data_dir / "prepared" / f"real-{split}-{size}"
-    expected = {"format_version": FORMAT_VERSION, "source": "real", "image_size": size,
-                "split": {"kind": split, "seed": seed, "test_fraction": test_fraction}}
-    if is_complete(out, expected):
-        return out
-    btcv, chaos = data_dir / "real" / "btcv", data_dir / "real" / "chaos"
-    if not btcv.exists() or not chaos.exists():
-        raise FileNotFoundError(f"real data not found: expected BTCV under {btcv} and CHAOS under {chaos} "
-                                f"(see data/README.md for where to get them and the layout)")
-    return prepare(btcv, chaos, out, size, split=split, seed=seed, test_fraction=test_fraction, progress=progress)
-
-
-def ensure_prepared(data_dir: Path | str, preset, data_source: str = "phantom", seed: int = 0) -> Path:
-    """``ensure_phantom_prepared`` or, for ``data_source="real"``, ``ensure_real_prepared`` (SIFA split)."""
-    check_data_source(data_source)
-    if data_source == "phantom":
-        return ensure_phantom_prepared(data_dir, preset, seed)
-    return ensure_real_prepared(data_dir, preset.image_size, split="sifa", seed=seed)
-
-
-def check_data_source(data_source: str, name: str = "data_source") -> None:
-    """Raise a ValueError naming ``name`` and the choices unless ``data_source`` is one of ``DATA_SOURCES``."""
-    if data_source not in DATA_SOURCES:
-        raise ValueError(f"{name}={data_source!r}; choose one of {DATA_SOURCES}")

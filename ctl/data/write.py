@@ -113,9 +113,9 @@ def generate_phantom(out_dir: Path | str, n_ct: int = 30, n_mr: int = 20, seed: 
     CT subject i and MR subject i are different people (as BTCV and CHAOS are); each CT subject also gets its
     paired MR rendering under ``paired_mr/`` for evaluation only. ``phantom.json`` is written last.
 
-    ``out_dir`` may be new, empty, or a phantom folder (it holds ``phantom.json`` and nothing else of its own),
-    which is then replaced; any other folder is refused (``ctl.data.folders``). The phantom is written into a temporary sibling, renamed to
-    ``out_dir`` when complete and removed if an error stops it.
+    ``out_dir`` may be new, empty, or a phantom folder (``phantom.json``, and nothing but what this writes), which
+    is then replaced; any other folder is refused (``ctl.data.folders``). The phantom is written into a temporary
+    sibling, renamed to ``out_dir`` when complete and removed if an error stops it.
 
     Raises:
         ValueError: for counts below 1, a size below 16, or an ``out_dir`` that must not be written.

@@ -9,18 +9,15 @@ Inputs are per-volume, per-organ records as written by the evaluation (``metrics
 plus ``"subject"``, and ``"method"`` / ``"seed"`` where there are several). Dice is a fraction in the records
 and a percentage in the table, as in the paper. Standard deviations use ``ddof=0`` (the spread of the volumes
 themselves; the paper does not say which it used). With several seeds every (test volume, seed) pair is one
-sample, so the standard deviation mixes the spread across volumes with the spread across seeds; the table's
-notes say so.
+sample, so the STD mixes the spread across volumes with that across seeds, as the table's notes say.
 
-Missing values. A Dice is missing only when an organ is absent from both the truth and the prediction; an ASSD
-is missing whenever either mask is empty (a method that misses an organ entirely, or predicts one that is
-absent). Missing values are left out of that organ's mean and standard deviation, and the cell says how many
-volumes it covers, e.g. ``3.2 (1.1) [4/6]``; the Mean column does the same over the four organs' (volume, organ)
-pairs, e.g. ``2.31 [7/8]``; if an organ has no value at all the cell and the Mean read ``n/a``. Leaving out empty
-predictions flatters a method that misses organs (its ASSD covers only what it found), which is why the count is
-always shown. ``assd_miss_penalty`` counts them instead: ``"diagonal"`` gives a miss the diagonal of its volume
-(in the record's unit: the farthest two points of the volume can be, a bound no real error exceeds), a number
-gives it that distance; such cells say how many values are penalties, e.g. ``9.80 (8.1) [1 pen.]``.
+Missing values. A Dice is missing only when an organ is absent from both truth and prediction; an ASSD whenever
+either mask is empty (a missed organ, or an invented one). Missing values are left out of the organ's mean and
+STD and the cell counts what it covers, e.g. ``3.2 (1.1) [4/6]``; the Mean column counts the (volume, organ)
+pairs of the four organs, e.g. ``2.31 [7/8]``; an organ without any value reads ``n/a``. Leaving out a miss
+flatters the method (its ASSD covers only what it found), hence the count everywhere. ``assd_miss_penalty``
+counts a miss instead: ``"diagonal"`` as its volume's diagonal (in the record's unit; no real error exceeds
+it), a number as that distance; the cells then say how many values are penalties, e.g. ``9.80 (8.10) [1 pen.]``.
 
 Use (notebook 05 and ``ctl.evaluate.runs``)::
 
@@ -131,19 +128,20 @@ class MethodResult:
 
     @property
     def assd_counts(self) -> tuple[int, int, int]:
-        """(defined, total, penalised) (volume, organ) pairs behind ``assd_mean``: defined < total when misses
-        were left out."""
+        """(defined, total, penalised) (volume, organ) pairs behind ``assd_mean`` (defined < total: left out)."""
         return _counts(self.assd)
 
     def missed(self) -> dict[str, tuple[int, int]]:
-        """Organ -> (volumes whose ASSD is missing or penalised, volumes) for organs with any."""
-        return {o: (s.n_missing + s.n_penalised, s.n + s.n_missing) for o, s in self.assd.items()
-                if s.n_missing + s.n_penalised}
+        """Organ -> (volumes where it was missed or invented, volumes), for organs with any. An organ absent from
+        truth and prediction is no miss: its Dice is missing too (Dice is undefined only then)."""
+        counts = {o: (s.n_missing + s.n_penalised - self.dice[o].n_missing, s.n + s.n_missing)
+                  for o, s in self.assd.items()}
+        return {o: kn for o, kn in counts.items() if kn[0]}
 
 
 def _counts(stats: Mapping[str, Stat]) -> tuple[int, int, int]:
     chosen = [stats[o] for o in ORGAN_ORDER]
-    return (sum(s.n for s in chosen), sum(s.n + s.n_missing for s in chosen), sum(s.n_penalised for s in chosen))
+    return sum(s.n for s in chosen), sum(s.n + s.n_missing for s in chosen), sum(s.n_penalised for s in chosen)
 
 
 def _stat(values: list, ddof: int, penalised: int = 0) -> Stat:
@@ -158,7 +156,7 @@ MISS_STATUSES = ("empty_prediction", "empty_truth")  # a missed organ, an invent
 
 
 def _penalty(record: Mapping, assd_miss_penalty: str | float) -> float:
-    if assd_miss_penalty != "diagonal":
+    if assd_miss_penalty != "diagonal":  # a fixed distance
         return float(assd_miss_penalty)
     if record.get("volume_diagonal") is None:
         raise ValueError(f"assd_miss_penalty='diagonal' needs each record's volume_diagonal, which records of "
@@ -177,15 +175,13 @@ def summarize(records: Iterable[Mapping], method: str, *, ddof: int = 0,
         method: the method to aggregate.
         ddof: of the standard deviation (0: population).
         assd_miss_penalty: None leaves the ASSD of a missed (or invented) organ out, counted; "diagonal" counts it
-            as the record's "volume_diagonal" (the volume's diagonal in the record's unit); a number counts it as
-            that distance.
+            as the record's "volume_diagonal" (in the record's unit); a number as that distance.
     Raises:
         ValueError: no records for the method; a (subject, seed, organ) twice; an organ missing for a subject;
             mixed ASSD units; a bad penalty, or "diagonal" with records that lack the diagonal.
     """
-    if not (assd_miss_penalty is None or assd_miss_penalty == "diagonal"
-            or isinstance(assd_miss_penalty, (int, float)) and math.isfinite(assd_miss_penalty)
-            and assd_miss_penalty >= 0):
+    if not (assd_miss_penalty in (None, "diagonal")
+            or isinstance(assd_miss_penalty, (int, float)) and 0 <= assd_miss_penalty < math.inf):
         raise ValueError(f"assd_miss_penalty={assd_miss_penalty!r}; use None (leave misses out, counted), "
                          f"'diagonal' or a distance >= 0 in the records' unit")
     rows = [r for r in records if r.get("method", method) == method and r["organ"] in ORGAN_ORDER]
