@@ -104,7 +104,8 @@ def explain(err: BaseException) -> str:
         if err.errno in HINTS:
             text += f". {HINTS[err.errno]}"
     elif isinstance(err, (EOFError, zipfile.BadZipFile)):
-        text = f"a file ended early or is not what it should be ({text}); the command's arguments name the files read"
+        text = (f"a file ended early or is damaged ({text}): a truncated download or copy among the files this "
+                f"command read (its arguments name them); copy it again")
     elif isinstance(err, torch.cuda.OutOfMemoryError):
         text = "the GPU ran out of memory; use a smaller preset or --device cpu"
     return text

@@ -97,3 +97,6 @@ def test_an_own_folder_holding_other_files_is_not_replaced(tmp_path):
     with pytest.raises(ValueError, match=r"ctl made it, but it also holds notes.txt, which ctl did not write"):
         check_output_folder(out, ours, owned_names=("made-by-ctl",))
     check_output_folder(out, ours)  # without a list of its own names any content of a marked folder is its own
+    (out / "notes.txt").rename(tmp_path / "notes.txt")
+    (out / PARTIAL_MARK).write_text("being replaced")  # left by a swap that was interrupted: ctl's own
+    check_output_folder(out, ours, owned_names=("made-by-ctl",))

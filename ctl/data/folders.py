@@ -62,7 +62,8 @@ def check_output_folder(out: Path | str, made_by_us: Callable[[Path], bool], inp
             raise ValueError(f"refusing to replace {out}: it is not empty (it holds {_listing(out)}) and was not made "
                              f"by ctl, so it may hold your own files. Choose a new or empty folder for the {what}, or "
                              f"move that folder away yourself")
-        foreign = sorted(p.name for p in out.iterdir() if owned_names is not None and p.name not in owned_names)
+        owned = None if owned_names is None else {*owned_names, PARTIAL_MARK}  # the mark: an interrupted swap
+        foreign = sorted(p.name for p in out.iterdir() if owned is not None and p.name not in owned)
         if foreign:
             raise ValueError(f"refusing to replace {out}: ctl made it, but it also holds {', '.join(foreign[:6])}, "
                              f"which ctl did not write; move {'them' if len(foreign) > 1 else 'it'} out first")
