@@ -2,19 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 import time
+import warnings
+import zipfile
 from pathlib import Path
+
+import torch
 
 from ctl.data.prepared import prepare
 from ctl.data.write import generate_phantom
-from ctl.evaluate import evaluate_folder
+from ctl.evaluate import EvalConfig, evaluate_folder
 from ctl.presets import get_preset
 from ctl.teach.series import NotebookFailed, demo, run_series
-from ctl.training import TrainingDiverged, checkpoints, read_summary, train
+from ctl.training import AlreadyTrained, TrainingDiverged, checkpoints, read_summary, train
+from ctl.training.loop import resolve_device
 
 # The entry point above both layers: `demo` and `run-notebooks` run the notebook series (ctl.teach.series), the
 # other commands call the library (ctl.data, ctl.training, ctl.evaluate).
+
+# Failures a user causes and can fix (a bad argument; a missing, damaged or foreign file; a full disk; no
+# permission; a run folder in use; a GPU out of memory). main() turns each into one paragraph on stderr and exit
+# code 2, never a traceback; the library's messages name the file and say what to do. (json.JSONDecodeError is a
+# ValueError; FileNotFoundError, PermissionError and the busy run folder are OSErrors.)
+EXPECTED_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, torch.cuda.OutOfMemoryError)
+HINTS = {errno.ENOSPC: "The disk is full: free some space and run the command again (`train` continues with "
+                       "--resume)",
+         errno.EACCES: "No permission to write there: choose another --out, or fix the folder's permissions",
+         errno.EPERM: "No permission to write there: choose another --out, or fix the folder's permissions",
+         errno.EROFS: "That file system is read-only: choose another --out"}
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -36,20 +53,17 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if (out / "final.pt").exists():
-        print(f"{out} is already trained (final.pt); nothing to do")
-        return 0
-    if args.resume and not checkpoints(out):
+    if args.resume and out.is_dir() and not checkpoints(out) and not (out / "final.pt").exists():
         print(f"--resume: no checkpoint in {out}; starting from iteration 0")
-    try:
+    try:  # train() checks the arguments and compares them with the run's config.json before it writes anything
         train(args.method, Path(args.data), get_preset(args.preset), out, seed=args.seed, device=args.device,
               resume=args.resume)
+    except AlreadyTrained as done:
+        print(done)
+        return 0
     except TrainingDiverged as err:
         print(f"DIVERGED: {err}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     summary = read_summary(out)
     print(f"trained {args.method}: {summary['iterations']} iterations in {summary['seconds']:.0f} s on "
           f"{summary['device']}; weights in {out / 'final.pt'}")
@@ -58,37 +72,47 @@ def _train(args: argparse.Namespace) -> int:
 
 def _phantom(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    try:
-        out = generate_phantom(Path(args.out), n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed, size=args.size,
-                               progress=args.verbose)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    out = generate_phantom(Path(args.out), n_ct=args.n_ct, n_mr=args.n_mr, seed=args.seed, size=args.size,
+                           progress=args.verbose)
     print(f"phantom: {args.n_ct} CT (BTCV layout) + {args.n_mr} MR (CHAOS layout), {args.size} px, seed {args.seed}, "
           f"in {time.perf_counter() - start:.1f} s -> {out}")
     return 0
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    try:
-        out = prepare(args.btcv, args.chaos, args.out, args.size, paired_dir=args.paired, split=args.split,
-                      seed=args.seed, test_fraction=args.test_fraction)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    out = prepare(args.btcv, args.chaos, args.out, args.size, paired_dir=args.paired, split=args.split,
+                  seed=args.seed, test_fraction=args.test_fraction)
     print(f"prepared data in {out}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    try:
-        _, text = evaluate_folder(Path(args.run), Path(args.data), device=args.device, preset=args.preset,
-                                  include_paper=not args.no_paper)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    device = resolve_device(args.device)  # a bad --device is refused before any run is loaded
+    config = EvalConfig(assd_miss_penalty="diagonal" if args.assd_miss_penalty else None)
+    _, text = evaluate_folder(Path(args.run), Path(args.data), device=device, preset=args.preset,
+                              include_paper=not args.no_paper, config=config)
     print(text)
     return 0
+
+
+def explain(err: BaseException) -> str:
+    """One paragraph for an expected failure: its message (naming the file), and for system errors what to do."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, OSError):
+        if err.filename and str(err.filename) not in text:
+            text = f"{err.filename}: {text}"
+        if err.errno in HINTS:
+            text += f". {HINTS[err.errno]}"
+    elif isinstance(err, (EOFError, zipfile.BadZipFile)):
+        text = (f"a file ended early or is damaged ({text}): a truncated download or copy among the files this "
+                f"command read (its arguments name them); copy it again")
+    elif isinstance(err, torch.cuda.OutOfMemoryError):
+        text = "the GPU ran out of memory; use a smaller preset or --device cpu"
+    return text
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Commands of the other modules register themselves here, one line each.
     p = commands.add_parser("phantom", help="write the synthetic CT/MR phantom in BTCV and CHAOS layouts")
-    p.add_argument("--out", required=True, help="folder for btcv/, chaos/, paired_mr/ (evaluation only)")
+    p.add_argument("--out", required=True, help="folder for btcv/, chaos/, paired_mr/ (evaluation only): new, "
+                                                "empty, or made by `ctl phantom` (then replaced)")
     p.add_argument("--n-ct", type=int, default=30, help="CT subjects (default 30, as BTCV)")
     p.add_argument("--n-mr", type=int, default=20, help="MR subjects (default 20, as CHAOS T2-SPIR)")
     p.add_argument("--seed", type=int, default=0)
@@ -125,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("prepare", help="preprocess BTCV + CHAOS (real or phantom) into a prepared folder")
     p.add_argument("--btcv", required=True, help="BTCV folder (holding img/ and label/, or RawData above them)")
     p.add_argument("--chaos", required=True, help="CHAOS folder (holding MR/<id>/T2SPIR, or Train_Sets above)")
-    p.add_argument("--out", required=True, help="prepared folder to write (replaced if present)")
+    p.add_argument("--out", required=True,
+                   help="prepared folder to write: new, empty, or made by `ctl prepare` (then replaced)")
     p.add_argument("--size", type=int, default=256, help="slices are resampled to size x size (default 256)")
     p.add_argument("--paired", default=None, help="phantom only: its paired_mr/ folder (evaluation only)")
     p.add_argument("--split", default="random", choices=["random", "sifa"],
@@ -150,13 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None, help="only the runs of this preset (needed if --run holds several)")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
     p.add_argument("--no-paper", action="store_true", help="leave the paper's printed rows out of the table")
+    p.add_argument("--assd-miss-penalty", action="store_true",
+                   help="count the ASSD of an organ a method missed in a volume as that volume's diagonal (mm or "
+                        "voxels) instead of leaving the volume out of the mean (the table counts those, e.g. [7/8])")
     p.set_defaults(func=_evaluate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected failure (``EXPECTED_ERRORS``) is one paragraph on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line  # "warning: ..." lines instead of source locations
+        try:
+            return args.func(args)
+        except EXPECTED_ERRORS as err:
+            print(f"error: {explain(err)}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

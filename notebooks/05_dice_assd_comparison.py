@@ -164,8 +164,20 @@ display(Markdown("\n".join(rows)))
 # 4. mean and standard deviation across volumes; with several seeds (`preset.seeds`), each (volume, seed) pair
 #    counts as one sample; the Mean column is the mean of the four organ means, as in the paper.
 #
-# An organ a method misses entirely has no surface, so its ASSD is undefined; such volumes are left out of the
-# ASSD mean and the cell says how many are left, e.g. `[3/4]` (`ctl.evaluate.table1`).
+# An organ a method misses entirely (it predicts none of it) has no surface, so its ASSD is undefined. By default
+# such volumes are left out of that organ's ASSD mean, and every mean says how many values it covers: `[3/4]` in
+# an organ's cell, and in the Mean column the (volume, organ) pairs of the four organs, e.g. `[7/8]`
+# (`ctl.evaluate.table1`). Leaving a miss out flatters the method, whose ASSD then covers only what it found, so
+# the count goes wherever a mean goes: into the run's `summary.json` (`assd_values_<method>`, e.g. "7/8") and into
+# the discussion of section 9. The other choice is a penalty: `EvalConfig(assd_miss_penalty="diagonal")`
+# (`python -m ctl evaluate --assd-miss-penalty`) counts a miss as the diagonal of its volume, a distance no real
+# boundary error can exceed, and the cells then say `[k pen.]`.
+#
+# How do the works of Table 1 treat a miss? The paper does not say. SIFA's public evaluation script
+# (`evaluate.py` in github.com/cchen-cc/SIFA, written for its cardiac data) calls medpy's `assd` for every test
+# volume and structure with no check for an empty prediction, and medpy raises an error when either mask is
+# empty; a single missed structure stops that evaluation, so numbers it printed come from runs that predicted
+# every structure in every test volume. It also averages with `np.mean` and `np.std` (ddof 0), as we do.
 #
 # Every method is trained with `load_or_train` in the run folders notebook 04 uses
 # (`RUN_DIR/train/<method>-<preset>-seed<seed>/`): a method trained there is loaded, not trained again. The
@@ -213,6 +225,8 @@ print(f"written: {ctx.run_dir / 'table1.md'} and table1.csv")
 for name, result in results.items():  # "n/a" where an organ had no defined value in any volume
     ctx.record(f"dice_mean_{name}", round(result.dice_mean, 2) if np.isfinite(result.dice_mean) else "n/a", "%")
     ctx.record(f"assd_mean_{name}", round(result.assd_mean, 3) if np.isfinite(result.assd_mean) else "n/a", "mm")
+    defined, total, _ = result.assd_counts  # misses left out of assd_mean: it covers defined of total values
+    ctx.record(f"assd_values_{name}", f"{defined}/{total}", "(volume, organ) pairs in assd_mean")
 if ctx.preset.name == "ci":
     print("(ci preset: a few iterations on tiny images; a smoke test, these numbers mean nothing)")
 

@@ -6,12 +6,17 @@
   ``written_phantom`` / ``phantom_copy`` (a tiny phantom in the BTCV and CHAOS layouts), ``rendered_subjects``.
 - The training loop on stand-ins: ``Toy`` (a miniature of ``ours``), ``FakeUnpaired``, the ``toy`` fixture,
   ``LOOP_PRESET``, ``QUIET``, ``history_rows``.
+- A second process holding a run folder's lock: ``hold_run_lock``.
 - Evaluation with known answers: ``scored_prepared`` (a hand-made prepared folder), ``LabelReader`` (a segmenter
   that reads the label written into the image), ``Reader`` and the ``reader`` fixture, ``organs``, ``SPACING``.
 """
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +25,7 @@ from torch import nn
 
 import ctl.training.loop as loop
 from ctl import data
+from ctl.data.prepared import FORMAT_VERSION, GENERATOR
 from ctl.data.write import generate_phantom
 from ctl.data.phantom import sample_anatomy, sample_grid, voxelise
 from ctl.data.render import render_ct, render_mr
@@ -244,6 +250,20 @@ def history_rows(run_dir):
     return json.loads((run_dir / "history.json").read_text())
 
 
+HOLD = ("import sys\nfrom ctl.training.runs import run_lock\nwith run_lock(sys.argv[1]):\n"
+        "    print('locked', flush=True)\n    sys.stdin.readline()\n")
+
+
+def hold_run_lock(run_dir) -> subprocess.Popen:
+    """A real second process that takes ``run_dir``'s training lock and keeps it until it reads a line from its
+    stdin or is killed (``.kill()``); returns once it holds the lock."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout's ctl
+    process = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env)
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
 # --- evaluation with known answers ------------------------------------------------------------------------------
 SPACING = (3.0, 0.8, 0.8)  # (z, y, x) mm: anisotropic, so mm and voxels differ
 SIZE, SLICES = 32, 6
@@ -308,7 +328,8 @@ def scored_prepared(tmp_path):
     save(root / "paired_mr" / "ct0001.npz", mr_like(ct_labels, 0), ct_labels)
     split = {"ct": {"train": ["ct0002"], "test": ["ct0001"]}, "mr": {"train": ["mr0003"], "test": ["mr0001", "mr0002"]}}
     (root / "split.json").write_text(json.dumps(split))
-    (root / "meta.json").write_text(json.dumps({"source": "phantom", "image_size": SIZE, "paired_mr": True}))
+    (root / "meta.json").write_text(json.dumps({"generator": GENERATOR, "format_version": FORMAT_VERSION,
+                                                "source": "phantom", "image_size": SIZE, "paired_mr": True}))
     return root
 
 

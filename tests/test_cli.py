@@ -1,11 +1,18 @@
 """ctl.__main__, the command line: its commands and options, and each command end to end on tiny data (phantom
-and prepare; train and --resume on the stand-in ``Toy``; evaluate on run folders of the stand-in ``Reader``)."""
+and prepare; train and --resume on the stand-in ``Toy``; evaluate on run folders of the stand-in ``Reader``), and
+every expected failure (corrupt input, foreign folders, full disk, no permission, a busy or foreign run folder, a
+bad device) as one paragraph on stderr with exit code 2, never a traceback."""
 import csv
+import errno
 import json
+import os
+import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
-from conftest import Toy, history_rows
+from conftest import Toy, history_rows, hold_run_lock
 from ctl.__main__ import build_parser, main
 from ctl.evaluate import evaluate_folder, find_runs, read_metrics
 from ctl.presets import PRESETS
@@ -21,7 +28,7 @@ def test_the_commands_and_their_options():
         "phantom": ["--n-ct", "--n-mr", "--out", "--seed", "--size", "--verbose"],
         "prepare": ["--btcv", "--chaos", "--out", "--paired", "--seed", "--size", "--split", "--test-fraction"],
         "train": ["--data", "--device", "--method", "--out", "--preset", "--resume", "--seed"],
-        "evaluate": ["--data", "--device", "--no-paper", "--preset", "--run"],
+        "evaluate": ["--assd-miss-penalty", "--data", "--device", "--no-paper", "--preset", "--run"],
     }
 
 
@@ -111,3 +118,150 @@ def test_evaluate_command_explains_what_is_wrong(scored_prepared, reader, tmp_pa
     assert "no run of preset 'cpu'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no run folder"):
         evaluate_folder(scored_prepared, scored_prepared)
+
+
+# ---------------------------------------------------------------- every expected failure: one paragraph, no traceback
+def one_paragraph(capsys, *expected):
+    """stderr holds no traceback and exactly one line "error: ..." (beside training's progress bar), containing
+    every ``expected`` piece; returns it."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    for piece in expected:
+        assert piece in lines[0], (piece, lines[0])
+    return lines[0]
+
+
+def _truncate(path, keep=0.5):
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+
+
+@pytest.mark.parametrize("damage, named, said", [
+    (lambda ph: _truncate(ph / "btcv/img/img0002.nii.gz"), "img0002.nii.gz", "cannot be read (EOFError"),
+    (lambda ph: (ph / "btcv/label/label0001.nii.gz").write_bytes(b""), "label0001.nii.gz", "Empty file"),
+    (lambda ph: _truncate(sorted((ph / "chaos/MR/2/T2SPIR/Ground").glob("*.png"))[2], 0.1), ".png (a mask of MR "
+     "subject 2)", "cannot be read"),
+    (lambda ph: shutil.copy(ph / "btcv/label/label0001.nii.gz", ph / "btcv/img/img0001.nii.gz"), "img0001.nii.gz",
+     "this is a label volume, not a CT image"),
+])
+def test_corrupt_raw_input_is_named(phantom_copy, tmp_path, capsys, damage, named, said):
+    damage(phantom_copy)
+    args = ["prepare", "--btcv", str(phantom_copy / "btcv"), "--chaos", str(phantom_copy / "chaos"),
+            "--out", str(tmp_path / "prep"), "--size", "16"]
+    assert main(args) == 2
+    one_paragraph(capsys, named, said)
+    assert not (tmp_path / "prep").exists() and not list(tmp_path.glob("prep.*"))  # nothing half-written left
+
+
+def test_out_folders_that_are_not_ctls_are_refused(phantom_copy, tmp_path, monkeypatch, capsys):
+    (phantom_copy / "notes.txt").write_text("mine")
+    raw = ["--btcv", str(phantom_copy / "btcv"), "--chaos", str(phantom_copy / "chaos"), "--size", "16"]
+    assert main(["prepare", *raw, "--out", str(phantom_copy)]) == 2
+    one_paragraph(capsys, f"refusing to write the prepared folder into {phantom_copy}: it holds the input data")
+    assert main(["phantom", "--out", str(phantom_copy), "--n-ct", "1", "--n-mr", "1", "--size", "16"]) == 2
+    one_paragraph(capsys, f"refusing to replace {phantom_copy}: ctl made it, but it also holds notes.txt")
+    assert (phantom_copy / "notes.txt").read_text() == "mine" and (phantom_copy / "btcv/img/img0001.nii.gz").exists()
+    monkeypatch.chdir(tmp_path)
+    for command in (["prepare", *raw, "--out", "."], ["phantom", "--out", ".", "--n-ct", "1", "--n-mr", "1"],
+                    ["train", "--method", "source_only", "--data", str(phantom_copy), "--out", "."]):
+        assert main(command) == 2
+        one_paragraph(capsys, "it is the current folder or holds it")
+
+
+def test_training_failures_are_named(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CTL_PRESET", "ci")
+    base = ["train", "--method", "toy", "--data", str(toy), "--preset", "ci"]
+    assert main(base + ["--out", str(tmp_path / "r"), "--device", "tpu"]) == 2
+    one_paragraph(capsys, "device 'tpu' is not a device torch knows")
+    real_mkdir = os.mkdir
+
+    def no_permission(path, mode=0o777, **kwargs):
+        if "locked" in str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", no_permission)
+    assert main(base + ["--out", str(tmp_path / "locked" / "run"), "--device", "cpu"]) == 2
+    one_paragraph(capsys, "Permission denied", "locked", "No permission to write there: choose another --out")
+    monkeypatch.setattr(os, "mkdir", real_mkdir)
+    real_save = torch.save
+
+    def disk_full(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"PK half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    assert main(base + ["--out", str(tmp_path / "full"), "--device", "cpu"]) == 2
+    one_paragraph(capsys, "could not write iter_0000003.pt (No space left on device", "The disk is full")
+    assert list((tmp_path / "full" / "checkpoints").iterdir()) == []  # the partial file was removed
+
+
+def test_a_truncated_prepared_volume_is_named(scored_prepared, tmp_path, capsys):
+    victim = scored_prepared / "ct" / "ct0002.npz"  # the CT training volume, read by a real method
+    _truncate(victim, 0.2)
+    assert main(["train", "--method", "source_only", "--data", str(scored_prepared), "--preset", "ci",
+                 "--out", str(tmp_path / "s"), "--device", "cpu"]) == 2
+    one_paragraph(capsys, f"{victim} cannot be read (BadZipFile", "re-prepare it with: python -m ctl prepare")
+
+
+def test_a_trained_run_folder_is_compared_before_it_is_called_done(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CTL_PRESET", "ci")
+    args = ["train", "--method", "toy", "--data", str(toy), "--preset", "ci", "--out", str(tmp_path / "run"),
+            "--device", "cpu"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "already trained (final.pt of the same configuration); nothing to do" in capsys.readouterr().out
+    assert main(args[:2] + ["nope", "--data", str(tmp_path / "nowhere")] + args[5:]) == 2
+    one_paragraph(capsys, "unknown method 'nope'")
+    assert main(args + ["--seed", "3"]) == 2
+    one_paragraph(capsys, "holds a run with a different configuration", "seed: 0 there, 3 asked")
+    assert main(args[:4] + [str(tmp_path / "nowhere")] + args[5:]) == 2
+    one_paragraph(capsys, "nowhere/meta.json not found")
+    (tmp_path / "run" / "config.json").write_text("")
+    assert main(args) == 2
+    one_paragraph(capsys, "run/config.json is empty or damaged")
+
+
+def test_a_damaged_checkpoint_is_replaced_by_the_previous_one_with_a_warning(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CTL_PRESET", "ci")
+    args = ["train", "--method", "toy", "--data", str(toy), "--preset", "ci", "--out", str(tmp_path / "run"),
+            "--device", "cpu"]
+    assert main(args) == 0  # checkpoints at 3 and 6
+    (tmp_path / "run" / "final.pt").unlink()  # as if killed between the last checkpoint and final.pt
+    _truncate(tmp_path / "run" / "checkpoints" / "iter_0000006.pt")
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: " in captured.err and "iter_0000006.pt cannot be read" in captured.err
+    assert "resuming from the previous checkpoint, iter_0000003.pt (iteration 3)" in captured.err
+    assert "Traceback" not in captured.err and "resuming toy from iteration 3" in captured.out
+
+
+def test_a_busy_run_folder_names_the_process(toy, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CTL_PRESET", "ci")
+    holder = hold_run_lock(tmp_path / "run")
+    try:
+        assert main(["train", "--method", "toy", "--data", str(toy), "--preset", "ci", "--out", str(tmp_path / "run"),
+                     "--device", "cpu"]) == 2
+        one_paragraph(capsys, f"is being trained by process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+
+
+def test_evaluate_failures_are_named(scored_prepared, reader, tmp_path, capsys):
+    run = tmp_path / "runs" / "reader-ci-seed0"
+    assert main(["train", "--method", "reader", "--data", str(scored_prepared), "--preset", "ci", "--out", str(run),
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run), "--data", str(scored_prepared), "--device", "tpu"]) == 2
+    one_paragraph(capsys, "device 'tpu' is not a device torch knows")
+    assert main(["evaluate", "--run", str(run), "--data", str(scored_prepared), "--device", "cpu",
+                 "--assd-miss-penalty"]) == 0
+    out = capsys.readouterr().out
+    assert "[1 pen.]" in out and "the volume's diagonal" in out  # mr0001's spleen is missed
+    (run / "config.json").write_text("")
+    assert main(["evaluate", "--run", str(tmp_path / "runs"), "--data", str(scored_prepared)]) == 2
+    one_paragraph(capsys, "reader-ci-seed0/config.json is empty or damaged")

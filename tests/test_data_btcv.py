@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import PHANTOM_SEED, PHANTOM_SIZE
-from ctl.data.btcv import find_btcv_root, list_btcv_cases, load_btcv_case, read_nifti_lps
+from ctl.data.btcv import find_btcv_root, list_btcv_cases, load_btcv_case, obliquity_deg, read_nifti_lps
 from ctl.data.labels import btcv_to_classes
 from ctl.data.render import render_subject
 
@@ -81,3 +81,49 @@ def test_mismatched_shapes_geometry_and_unknown_labels(phantom_copy):
     nib.save(nib.Nifti1Image(bad, label.affine), str(label_path))
     with pytest.raises(ValueError, match=r"label values \[20\] are not BTCV ids"):
         load_btcv_case(phantom_copy / "btcv", 1)
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda b: b[: len(b) // 2], r"cannot be read \(EOFError: Compressed file ended"),
+    (lambda b: b"", r"cannot be read \(ImageFileError: Empty file"),
+    (lambda b: b[:100], r"cannot be read \(ImageFileError"),
+])
+def test_a_truncated_or_empty_nifti_is_named(phantom_copy, damage, match):
+    path = phantom_copy / "btcv/img/img0002.nii.gz"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=rf"img0002.nii.gz {match}.*truncated, empty or not NIfTI"):
+        load_btcv_case(phantom_copy / "btcv", 2)
+
+
+def test_a_label_volume_or_a_ct_without_air_is_not_taken_for_a_ct(phantom_copy):
+    image = phantom_copy / "btcv/img/img0001.nii.gz"
+    shutil.copy(phantom_copy / "btcv/label/label0001.nii.gz", image)
+    with pytest.raises(ValueError, match=r"img0001.nii.gz holds only \d distinct values \[0.0, .*: this is a label "
+                                         r"volume, not a CT image in HU"):
+        load_btcv_case(phantom_copy / "btcv", 1)
+    original = nib.load(str(phantom_copy / "btcv/img/img0002.nii.gz"))
+    hu = np.asanyarray(original.dataobj)
+    assert hu.min() < -900  # the phantom has air around the body, as every abdominal CT
+    nib.save(nib.Nifti1Image(np.maximum(hu, -200).astype(hu.dtype), original.affine), str(image))  # windowed
+    with pytest.raises(ValueError, match=r"img0001.nii.gz: no voxel is below -500 HU \(minimum -200\)"):
+        load_btcv_case(phantom_copy / "btcv", 1)
+
+
+def test_obliquity_by_hand_and_an_oblique_affine_warns_with_the_angle(phantom_copy):
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    assert obliquity_deg(np.diag([-0.8, -0.8, 3.0])) == 0.0
+    assert obliquity_deg(rotation @ np.diag([0.8, 0.8, 3.0])) == pytest.approx(30.0)
+    assert obliquity_deg(np.array([[1, 0, 0], [0, c, -s], [0, s, c]])) == pytest.approx(30.0)  # about x
+    reference = load_btcv_case(phantom_copy / "btcv", 1)
+    for name in ("img/img0001.nii.gz", "label/label0001.nii.gz"):
+        path = phantom_copy / "btcv" / name
+        img = nib.load(str(path))
+        turned = np.eye(4)
+        turned[:3, :3] = rotation
+        nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj), turned @ img.affine), str(path))
+    with pytest.warns(UserWarning, match=r"img0001.nii.gz: the voxel axes are oblique, up to 30.0° from the scanner "
+                                         r"axes; they are snapped") as warned:
+        oblique = load_btcv_case(phantom_copy / "btcv", 1)
+    assert len(warned) == 1  # once per case, not again for its label
+    assert np.array_equal(oblique.image, reference.image)  # snapped, not resampled

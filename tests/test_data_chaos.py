@@ -1,6 +1,7 @@
 """ctl.data.chaos: the phantom's MR read back through the CHAOS loader, slice order from geometry, folders,
 DICOM and PNG problems."""
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from conftest import PHANTOM_SEED, PHANTOM_SIZE
-from ctl.data.chaos import find_chaos_root, list_chaos_cases, load_chaos_case, sorted_series
+from ctl.data.chaos import check_masks_fit, find_chaos_root, list_chaos_cases, load_chaos_case, sorted_series
 from ctl.data.labels import btcv_to_classes
 from ctl.data.render import render_subject
 
@@ -109,7 +110,8 @@ def test_png_count_size_and_names(phantom_copy):
     with pytest.raises(ValueError, match=f"holds {len(pngs) - 1} PNG masks but the series has {len(pngs)}"):
         load_chaos_case(phantom_copy / "chaos", 1)
     Image.fromarray(np.zeros((PHANTOM_SIZE, PHANTOM_SIZE + 1), np.uint8)).save(pngs[0])
-    with pytest.raises(ValueError, match="the mask of .* is"):
+    with pytest.raises(ValueError, match=rf"{pngs[0].name} \(MR subject 1\) is \(32, 33\) \(rows, cols\) but its "
+                                         rf"slice {pngs[0].stem}.dcm is \(32, 32\)"):
         load_chaos_case(phantom_copy / "chaos", 1)
     Image.fromarray(np.full((PHANTOM_SIZE, PHANTOM_SIZE), 100, np.uint8)).save(pngs[0])
     with pytest.raises(ValueError, match=r"grey values \[100\]"):
@@ -123,3 +125,48 @@ def test_png_names_that_differ_are_paired_in_name_order_with_a_warning(phantom_c
     with pytest.warns(UserWarning, match="pairing them in file-name order"):
         again = load_chaos_case(phantom_copy / "chaos", 1)
     assert np.array_equal(again.label, reference.label)
+
+
+def test_16_bit_masks_decode_like_the_8_bit_ones(phantom_copy):
+    reference = load_chaos_case(phantom_copy / "chaos", 1)
+    for png in (phantom_copy / "chaos/MR/1/T2SPIR/Ground").glob("*.png"):
+        grey = np.asarray(Image.open(png)).astype(np.uint16) * 257  # re-saved as 16 bits: liver 16191, ...
+        Image.fromarray(grey).save(png)
+    assert Image.open(png).mode.startswith("I;16")
+    again = load_chaos_case(phantom_copy / "chaos", 1)
+    assert np.array_equal(again.label, reference.label)
+    assert set(np.unique(again.label)) == {0, 1, 2, 3, 4}  # liver and kidneys are not read as spleen
+
+
+def test_a_truncated_png_is_named_with_the_subject(phantom_copy):
+    png = sorted((phantom_copy / "chaos/MR/2/T2SPIR/Ground").glob("*.png"))[3]
+    png.write_bytes(png.read_bytes()[:60])
+    with pytest.raises(ValueError, match=rf"{png.name} \(a mask of MR subject 2\) cannot be read \(.*truncated"):
+        load_chaos_case(phantom_copy / "chaos", 2)
+
+
+def test_masks_paired_by_order_that_belong_elsewhere_are_refused(phantom_copy):
+    ground = phantom_copy / "chaos/MR/1/T2SPIR/Ground"
+    for n, png in enumerate(sorted(ground.glob("*.png"))):
+        grey = np.asarray(Image.open(png))
+        # another subject's masks stand-in: the organs moved by half the field of view, out of this body
+        moved = np.roll(grey, (grey.shape[0] // 2, grey.shape[1] // 2), axis=(0, 1))
+        Image.fromarray(moved).save(ground / f"mask_{n:03d}.png")
+        png.unlink()
+    with pytest.warns(UserWarning, match="pairing them in file-name order"):
+        with pytest.raises(ValueError, match=r"Ground: \d+ of the \d+ organ pixels of the masks lie where the image "
+                                             r"of MR subject 1 is air .*belong to another subject or another order"):
+            load_chaos_case(phantom_copy / "chaos", 1)
+
+
+def test_the_air_check_by_hand():
+    image = np.zeros((2, 4, 4))
+    image[:, 1:3, 1:3] = 100.0  # the body, in the middle; air around it
+    masks = np.zeros((2, 4, 4), np.uint8)
+    masks[:, 1:3, 1:2] = 1  # 4 organ pixels, all in the body
+    check_masks_fit(image, masks, Path("Ground"), 7)
+    masks[0, 0, :] = 2  # 4 more, in the air: 4 of 8 is not more than half
+    check_masks_fit(image, masks, Path("Ground"), 7)
+    masks[1, 0, 0] = 2  # 5 of 9 in the air
+    with pytest.raises(ValueError, match=r"5 of the 9 organ pixels .* MR subject 7 is air \(slices \[0, 1\]"):
+        check_masks_fit(image, masks, Path("Ground"), 7)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ctl.data.labels import btcv_to_classes, decode_chaos_png, encode_chaos_png
+from ctl.data.labels import btcv_to_classes, decode_chaos_png, encode_chaos_png, mask_grey_8bit
 
 
 @pytest.mark.parametrize("grey,expected", [
@@ -31,3 +31,15 @@ def test_encoding_chaos_png_gives_each_organ_its_grey_level_and_decodes_back():
     grey = encode_chaos_png(label)
     assert grey.tolist() == [[0, 63, 126], [189, 252, 0]] and grey.dtype == np.uint8
     assert decode_chaos_png(grey).tolist() == label.tolist()
+
+
+def test_16_bit_mask_levels_are_scaled_back_to_8_bits():
+    eight = np.array([[0, 63, 126], [189, 252, 0]], np.uint8)
+    sixteen = eight.astype(np.uint16) * 257  # how a 16-bit PNG stores 8-bit level g: 257 g (65535 / 255)
+    assert sixteen.tolist() == [[0, 16191, 32382], [48573, 64764, 0]]
+    assert mask_grey_8bit(sixteen).tolist() == eight.tolist()
+    assert decode_chaos_png(mask_grey_8bit(sixteen)).tolist() == [[0, 1, 2], [3, 4, 0]]  # not all spleen
+    assert mask_grey_8bit(eight) is eight
+    assert mask_grey_8bit(np.array([[0, 63]], np.int32)).tolist() == [[0, 63]]  # 8-bit levels in a wider type
+    with pytest.raises(ValueError, match=r"x.png: a CHAOS mask holds 8- or 16-bit grey levels, got float32"):
+        mask_grey_8bit(np.array([[0.5]], np.float32), source="x.png")

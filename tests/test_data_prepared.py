@@ -1,12 +1,14 @@
-"""The prepared folder: layout and dtypes, splits by subject, reuse, paired MR kept apart."""
+"""The prepared folder: layout and dtypes, splits by subject, reuse, paired MR kept apart; folders of the user's
+never replaced, old formats and damaged files refused with what to do, a damaged cache prepared again."""
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
 
-from ctl.data import (DATA_SOURCES, check_data_source, ensure_phantom_prepared, ensure_prepared, ensure_real_prepared,
-                      load_paired_mr, load_volume, paired_mr_reads, read_meta, subject_ids)
-from ctl.data.prepared import random_split, sifa_split
+from ctl.data import ensure_phantom_prepared, load_paired_mr, load_volume, paired_mr_reads, prepare, read_meta, subject_ids
+from ctl.data.prepared import FORMAT_VERSION, GENERATOR, is_complete, made_by_prepare, random_split, sifa_split
 from ctl.organs import CLASS_NAMES
 from ctl.presets import get_preset
 
@@ -15,7 +17,7 @@ CI = get_preset("ci", env={})
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """A ci phantom of this module's own (test_reuse_and_rebuild rebuilds it at another size)."""
+    """A ci phantom of this module's own."""
     return ensure_phantom_prepared(tmp_path_factory.mktemp("data"), CI, seed=0, progress=False)
 
 
@@ -41,16 +43,6 @@ def test_split_is_by_subject(prepared):
         train, test = set(split[domain]["train"]), set(split[domain]["test"])
         assert not train & test and len(train | test) == n
         assert len(test) == round(CI.test_fraction * n)
-
-
-def test_reuse_and_rebuild(prepared):
-    stamp = (prepared / "meta.json").stat().st_mtime_ns
-    assert ensure_phantom_prepared(prepared.parent.parent, CI, seed=0, progress=False) == prepared
-    assert (prepared / "meta.json").stat().st_mtime_ns == stamp
-    other = ensure_phantom_prepared(prepared.parent.parent, CI.replace(image_size=24), seed=0, progress=False)
-    assert other == prepared  # same name: the folder is rebuilt for the new size, the raw phantom reused
-    assert read_meta(other)["image_size"] == 24
-    assert load_volume(other, "ct", subject_ids(other, "ct", "train")[0]).image.shape[1:] == (24, 24)
 
 
 def test_random_split_by_hand():
@@ -101,17 +93,87 @@ def test_paired_mr_is_the_ct_anatomy_on_the_ct_grid(prepared):
     assert abs(ct.image[spleen].mean() - ct.image[liver].mean()) < 0.1
 
 
-def test_real_data_has_no_paired_mr_and_must_be_present(tmp_path):
-    with pytest.raises(FileNotFoundError, match="real data not found"):
-        ensure_real_prepared(tmp_path, 64)
-    with pytest.raises(FileNotFoundError, match="only for the phantom"):
-        load_paired_mr(tmp_path, "ct0001")
-    with pytest.raises(ValueError, match="data_source"):
-        ensure_prepared(tmp_path, CI, data_source="synthetic")
+# ---------------------------------------------------------------- never lose the user's data, never trust stale files
+def test_prepare_refuses_the_raw_data_folder_and_a_folder_of_the_users(phantom_copy, tmp_path):
+    (phantom_copy / "notes.txt").write_text("mine")
+    before = sorted(p.relative_to(phantom_copy) for p in phantom_copy.rglob("*"))
+    with pytest.raises(ValueError, match=r"refusing to write the prepared folder into .*copy: it holds the input data"):
+        prepare(phantom_copy / "btcv", phantom_copy / "chaos", phantom_copy, 16)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    with pytest.raises(ValueError, match=r"refusing to replace .*mine: it is not empty \(it holds thesis.tex\)"):
+        prepare(phantom_copy / "btcv", phantom_copy / "chaos", mine, 16)
+    assert sorted(p.relative_to(phantom_copy) for p in phantom_copy.rglob("*")) == before
+    assert [p.name for p in mine.iterdir()] == ["thesis.tex"]
 
 
-def test_a_data_source_outside_the_two_is_named_with_the_choices():
-    for source in DATA_SOURCES:
-        check_data_source(source)
-    with pytest.raises(ValueError, match=r"DATA_SOURCE='btcv'; choose one of \('phantom', 'real'\)"):
-        check_data_source("btcv", name="DATA_SOURCE")
+def test_prepare_replaces_its_own_folder_and_an_error_leaves_it_as_it_was(phantom_copy, tmp_path):
+    out = tmp_path / "prepared"
+    prepare(phantom_copy / "btcv", phantom_copy / "chaos", out, 16, test_fraction=0.5, progress=False)
+    assert read_meta(out)["generator"] == GENERATOR and made_by_prepare(out)
+    prepare(phantom_copy / "btcv", phantom_copy / "chaos", out, 24, test_fraction=0.5, progress=False)
+    assert read_meta(out)["image_size"] == 24  # replaced: it was ctl's
+    image = phantom_copy / "btcv/img/img0002.nii.gz"
+    image.write_bytes(image.read_bytes()[:400])  # the second case is truncated: prepare stops there
+    with pytest.raises(ValueError, match=r"img0002.nii.gz cannot be read"):
+        prepare(phantom_copy / "btcv", phantom_copy / "chaos", out, 16, test_fraction=0.5, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "prepared"]  # no temporary folder left
+    assert read_meta(out)["image_size"] == 24  # the previous folder, untouched
+
+
+def test_an_older_format_is_refused_with_the_command_that_makes_it_again(phantom_copy, tmp_path):
+    out = prepare(phantom_copy / "btcv", phantom_copy / "chaos", tmp_path / "p", 16, test_fraction=0.5,
+                  paired_dir=phantom_copy / "paired_mr", progress=False)
+    meta = read_meta(out)
+    del meta["generator"]
+    (out / "meta.json").write_text(json.dumps({**meta, "format_version": 1}))  # as ctl wrote it before
+    command = (f"re-prepare it with: python -m ctl prepare --btcv {phantom_copy / 'btcv'} --chaos "
+               f"{phantom_copy / 'chaos'} --out {out} --size 16 --split random --seed 0 --test-fraction 0.5 "
+               f"--paired {phantom_copy / 'paired_mr'}")
+    with pytest.raises(ValueError, match=r"is of format_version 1, but this ctl reads prepared folders of "
+                                         rf"format_version {FORMAT_VERSION}.*{re.escape(command)}"):
+        subject_ids(out, "ct", "train")
+    assert made_by_prepare(out)  # a format-1 folder is still ctl's: the command above may replace it
+    prepare(phantom_copy / "btcv", phantom_copy / "chaos", out, 16, test_fraction=0.5, progress=False)
+    assert read_meta(out)["format_version"] == FORMAT_VERSION
+
+
+def _rewrite(path, **arrays):
+    with np.load(path) as data:
+        content = dict(data)
+    content.update(arrays)
+    np.savez(path, **content)
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda p, d: _rewrite(p, image=d["image"] * 255), r"image values span \[0, 255\], not \[0, 1\]"),
+    (lambda p, d: _rewrite(p, image=d["image"].astype(np.float64)), "image is float64 with 3 dimensions, not float32"),
+    (lambda p, d: _rewrite(p, label=d["label"].astype(np.int64)), "label is int64 .*not uint8 of the image's shape"),
+    (lambda p, d: _rewrite(p, label=d["label"][:-1]), r"label is uint8 \(5, 32, 32\), not uint8 of the image's shape"),
+    (lambda p, d: _rewrite(p, spacing=np.array([3.0, 0.0, 0.8])), r"spacing is \[3.0, 0.0, 0.8\], not three positive"),
+    (lambda p, d: np.savez(p, image=d["image"], label=d["label"]), r"lacks the array\(s\) \['spacing'\]"),
+    (lambda p, d: p.write_bytes(p.read_bytes()[:300]), r"cannot be read \(BadZipFile: File is not a zip file\); "
+                                                        r"the file is damaged or truncated: re-prepare it with"),
+    (lambda p, d: p.write_bytes(b""), r"cannot be read .* damaged or truncated"),
+])
+def test_a_damaged_or_foreign_volume_is_named(scored_prepared, damage, match):
+    path = scored_prepared / "mr" / "mr0002.npz"
+    with np.load(path) as data:
+        damage(path, dict(data))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}.*{match}"):
+        load_volume(scored_prepared, "mr", "mr0002")
+
+
+def test_is_complete_opens_each_file_index_only(scored_prepared):
+    expected = {"format_version": FORMAT_VERSION, "source": "phantom"}
+    paired = scored_prepared / "paired_mr" / "ct0001.npz"
+    assert not is_complete(scored_prepared, expected)  # meta.json says paired_mr, and ct0002's file is missing
+    shutil.copy(paired, paired.with_name("ct0002.npz"))
+    assert is_complete(scored_prepared, expected)
+    paired.write_bytes(paired.read_bytes()[:-30])  # the zip index is at the end: a truncated file fails
+    assert not is_complete(scored_prepared, expected)
+    (scored_prepared / "meta.json").write_text("{")
+    assert not is_complete(scored_prepared, expected)
+    with pytest.raises(ValueError, match=r"meta.json is damaged"):
+        read_meta(scored_prepared)

@@ -1,19 +1,23 @@
 """ctl.evaluate.runs on the hand-made prepared folder of conftest.py, whose expected scores are worked out by hand:
 records, metrics.json / metrics.csv, Table 1 from the records, the MR test split read once per subject, the
-methods of Table 1, run folders of methods that have no segmenter.
+methods of Table 1, run folders of methods that have no segmenter; misses shown beside every mean or penalised by
+the volume's diagonal; weights that are not the run folder's refused.
 
 The segmenter double ``LabelReader`` predicts the label the test wrote into the image (label = 4 x intensity),
 so each MR test volume's prediction is chosen here, voxel by voxel.
 """
 import csv
 import json
+import math
+import shutil
 
 import pytest
 
 import ctl.data
 from conftest import SPACING, LabelReader, organs
-from ctl.evaluate import (EvalConfig, comparison, evaluate_folder, evaluate_segmenter, read_metrics, records_in_unit,
-                          table_methods, write_metrics)
+from ctl.evaluate import (EvalConfig, comparison, evaluate_folder, evaluate_segmenter, find_runs, read_metrics,
+                          records_in_unit, table_methods, write_metrics)
+from ctl.evaluate.runs import volume_diagonal
 from ctl.methods import METHODS
 from ctl.presets import PRESETS
 from ctl.training import TrainConfig, train
@@ -137,7 +141,8 @@ def test_a_bad_split_is_refused(scored_prepared, test_ids, message):
 
 
 @pytest.mark.parametrize("options, message", [({"units": ("cm",)}, "units="), ({"units": ()}, "units="),
-                                              ({"mode": "max"}, "mode="), ({"batch": 0}, "batch")])
+                                              ({"mode": "max"}, "mode="), ({"batch": 0}, "batch"),
+                                              ({"assd_miss_penalty": "max"}, "assd_miss_penalty=")])
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         EvalConfig(**options)
@@ -156,3 +161,46 @@ def test_runs_of_translation_only_methods_are_skipped(ci_prepared, tmp_path, cap
         evaluate_folder(runs, ci_prepared, device="cpu")
     assert "skipped" in capsys.readouterr().out and not (runs / "table1.md").exists()
     assert "lsgan" in METHODS and "lsgan" not in table_methods()
+
+
+# mr0001 and mr0002 are 6 x 32 x 32 voxels at (3.0, 0.8, 0.8) mm: diagonals by hand
+DIAGONAL_MM = math.sqrt((6 * 3.0) ** 2 + 2 * (32 * 0.8) ** 2)  # sqrt(324 + 2 x 655.36) = 40.43 mm
+DIAGONAL_VOXEL = math.sqrt(6 ** 2 + 2 * 32 ** 2)  # 45.65 voxels
+
+
+def test_a_missed_organ_is_shown_beside_every_mean_or_penalised(scored_prepared):
+    assert volume_diagonal((6, 32, 32), SPACING) == pytest.approx(DIAGONAL_MM)
+    assert volume_diagonal((6, 32, 32)) == pytest.approx(DIAGONAL_VOXEL)
+    ev = evaluate_segmenter(LabelReader(), scored_prepared, method="ours", seed=0)
+    assert {(r["assd_unit"], r["volume_diagonal"]) for r in ev.records} == {
+        ("mm", round(DIAGONAL_MM, 4)), ("voxel", round(DIAGONAL_VOXEL, 4))}
+    # mr0001's spleen is missed: left out by default, and the Mean column says it covers 7 of 8 values
+    results, table = comparison(ev.records, "mm", data_label="test", include_paper=False)
+    row = table.rows[0]
+    assert row[7] == "0.00 (0.00) [1/2]" and row[11].endswith(" [7/8]")
+    assert results["ours"].assd_counts == (7, 8, 0)
+    assert any("In the Mean column n/N counts (volume, organ) pairs" in note for note in table.notes)
+    # with the penalty the miss counts as mr0001's diagonal: spleen (40.43 + 0) / 2
+    results, table = comparison(ev.records, "mm", data_label="test", include_paper=False,
+                                assd_miss_penalty="diagonal")
+    spleen = results["ours"].assd["spleen"]
+    assert spleen.mean == pytest.approx(DIAGONAL_MM / 2) and (spleen.n, spleen.n_penalised) == (2, 1)
+    assert table.rows[0][7] == f"{DIAGONAL_MM / 2:.2f} ({DIAGONAL_MM / 2:.2f}) [1 pen.]"
+    assert table.rows[0][11].endswith(" [1 pen.]") and any("the volume's diagonal" in n for n in table.notes)
+    _, voxels = comparison(ev.records, "voxel", data_label="test", assd_miss_penalty="diagonal")
+    assert voxels.rows[-1][7].startswith(f"{DIAGONAL_VOXEL / 2:.2f} ")
+
+
+def test_evaluation_refuses_weights_that_are_not_the_run_folders(scored_prepared, reader, tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        train("reader", scored_prepared, PRESETS["ci"], runs / f"reader-seed{seed}", seed=seed, device="cpu",
+              config=TrainConfig(progress=False))
+    shutil.copy(runs / "reader-seed1" / "final.pt", runs / "reader-seed0" / "final.pt")
+    with pytest.raises(ValueError, match=r"reader-seed0/final.pt holds the weights of another run \(method 'reader', "
+                                         r"seed 1\)"):
+        evaluate_folder(runs, scored_prepared, device="cpu")
+    assert not (runs / "reader-seed0" / "metrics.json").exists()
+    (runs / "reader-seed1" / "config.json").write_text("")  # damaged: named, not skipped
+    with pytest.raises(ValueError, match=r"reader-seed1/config.json is empty or damaged"):
+        find_runs(runs)

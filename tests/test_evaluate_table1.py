@@ -62,11 +62,12 @@ def test_missing_values_are_left_out_and_counted():
     result = summarize(records, "ours")
     assert result.dice["spleen"].n == 3 and result.dice["spleen"].mean == pytest.approx(40.0)  # 0 % counts
     assert result.assd["spleen"] == Stat(3.0, 1.0, 2, 1)
-    penalised = summarize(records, "ours", assd_missing_value=30.0)
+    penalised = summarize(records, "ours", assd_miss_penalty=30.0)
     assert penalised.assd["spleen"].mean == pytest.approx((4 + 2 + 30) / 3) and penalised.assd["spleen"].n == 3
+    assert penalised.assd["spleen"].n_penalised == 1 and penalised.assd_counts == (12, 12, 1)
     # An organ absent from truth and prediction: Dice and ASSD missing, never penalised.
     records[-1] = record("c", "spleen", None, None, status="both_empty")
-    absent = summarize(records, "ours", assd_missing_value=30.0)
+    absent = summarize(records, "ours", assd_miss_penalty=30.0)
     assert absent.dice["spleen"] == Stat(pytest.approx(60.0), pytest.approx(10.0), 2, 1)
     assert absent.assd["spleen"].n_missing == 1
 
@@ -77,7 +78,7 @@ def test_an_organ_without_any_value_gives_nan_mean_and_na_cells():
     result = summarize(records, "ours")
     assert result.assd["spleen"].n == 0 and math.isnan(result.assd_mean)
     row = table1({"ours": result}, data_label="test", include_paper=False).rows[0]
-    assert row[7] == "n/a [0/2]" and row[11] == "n/a"
+    assert row[7] == "n/a [0/2]" and row[11] == "n/a [6/8]"  # the Mean column counts (volume, organ) pairs
     assert summary_records({"ours": result})[4]["mean"] is None  # assd, spleen
 
 
@@ -150,3 +151,48 @@ def test_table_refuses_mixed_units():
                "b": summarize([dict(r, assd_unit="voxel") for r in full_records("b", DICES, ASSDS)], "b")}
     with pytest.raises(ValueError, match="one table per unit"):
         table1(results, data_label="x")
+
+
+def test_the_mean_column_counts_what_it_covers():
+    records = full_records("ours", DICES, ASSDS)
+    records[1] = dict(records[1], dice=0.0, assd=None, status="empty_prediction")  # spleen missed in mr2
+    result = summarize(records, "ours")
+    assert result.assd_counts == (7, 8, 0) and result.dice_counts == (8, 8, 0)
+    assert result.assd_mean == pytest.approx((4.0 + 1.25 + 3.0 + 1.5) / 4)  # spleen's mean is mr1's 4.0 alone
+    assert result.missed() == {"spleen": (1, 2)}
+    row = table1({"ours": result}, data_label="x", include_paper=False).rows[0]
+    assert row[6] == "65.6" and row[7] == "4.00 (0.00) [1/2]"  # Dice Mean (25 + 85 + 60 + 92.5) / 4
+    assert row[11] == "2.44 [7/8]"  # ASSD Mean (4 + 1.25 + 3 + 1.5) / 4 = 2.4375, over 7 of the 8 values
+    penalised = summarize([dict(r, volume_diagonal=40.0) for r in records], "ours", assd_miss_penalty="diagonal")
+    assert penalised.assd["spleen"] == Stat(22.0, 18.0, 2, 0, 1) and penalised.assd_counts == (8, 8, 1)
+    assert penalised.missed() == {"spleen": (1, 2)}
+    row = table1({"ours": penalised}, data_label="x", include_paper=False).rows[0]
+    assert row[7] == "22.00 (18.00) [1 pen.]" and row[11] == f"{(22 + 1.25 + 3 + 1.5) / 4:.2f} [1 pen.]"
+
+
+def test_penalty_options_are_checked():
+    records = full_records("ours", DICES, ASSDS)
+    records[1] = dict(records[1], assd=None, status="empty_prediction")
+    with pytest.raises(ValueError, match="needs each record's volume_diagonal, which records of 'mr2' lack"):
+        summarize(records, "ours", assd_miss_penalty="diagonal")
+    for bad in ("max", -1.0, float("inf")):
+        with pytest.raises(ValueError, match="assd_miss_penalty="):
+            summarize(records, "ours", assd_miss_penalty=bad)
+
+
+def test_the_notes_say_when_the_std_spans_seeds():
+    one = table1({"ours": summarize(full_records("ours", DICES, ASSDS), "ours")}, data_label="x")
+    assert "(standard deviation, ddof 0) across test volumes;" in one.notes[0]
+    records = [dict(r, seed=seed) for seed in (0, 1) for r in full_records("ours", DICES, ASSDS)]
+    result = summarize(records, "ours")
+    assert result.seeds == (0, 1)
+    two = table1({"ours": result}, data_label="x")
+    assert ("across (test volume, seed) pairs: each volume scored once per seed (2 seeds), so the STD mixes the "
+            "spread across volumes with the spread across seeds") in two.notes[0]
+
+
+def test_an_organ_absent_from_truth_and_prediction_is_no_miss():
+    records = full_records("ours", DICES, ASSDS)
+    records[1] = dict(records[1], dice=None, assd=None, status="both_empty")  # no spleen in mr2, none predicted
+    result = summarize(records, "ours")
+    assert result.assd_counts == (7, 8, 0) and result.dice_counts == (7, 8, 0) and result.missed() == {}

@@ -42,3 +42,16 @@ def test_discussion_is_computed_from_the_numbers():
     text = "\n".join(discussion(inverted))
     assert "is not above source_only" in text and "Hardest organ" in text
     assert "Below the lower bound" not in text
+
+
+def test_the_discussion_names_missed_organs():
+    records = [{"method": "sifa", "subject": s, "organ": o, "assd_unit": "mm", "dice": 0.0 if miss else 0.8,
+                "assd": None if miss else 2.0, "status": "empty_prediction" if miss else "ok", "volume_diagonal": 40.0}
+               for s in ("a", "b") for o in ORGAN_LABELS for miss in [s == "b" and o == "spleen"]]
+    results = {"sifa": summarize(records, "sifa"), "ours": result("ours", 60)}
+    text = "\n".join(discussion(results))
+    assert ("Organs missed entirely (nothing predicted where the organ is, or an organ predicted where there is "
+            "none): `sifa`: Spleen in 1 of 2 volume(s). Each such case is left out of its ASSD mean") in text
+    penalised = {"sifa": summarize(records, "sifa", assd_miss_penalty="diagonal"), "ours": result("ours", 60)}
+    assert "counted in the ASSD mean as the penalty for a miss" in "\n".join(discussion(penalised))
+    assert "missed" not in "\n".join(discussion({"ours": result("ours", 60)}))

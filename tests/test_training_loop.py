@@ -1,5 +1,6 @@
 """ctl.training.loop on a tiny stand-in method and data set (``Toy``, ``FakeUnpaired`` in conftest.py): the
-learning-rate schedule, the files of a run, seeding, exact resume, load_or_train, the NaN/explosion guard.
+learning-rate schedule, the files of a run, seeding, exact resume, load_or_train, the NaN/explosion guard, and the
+arguments checked before anything is written.
 
 The stand-ins follow the contracts (``ctl.methods.Method``; ``ctl.data.UnpairedSliceDataset`` items) and use
 random numbers in the data (MR draw, noise) and in the step (dropout), so that any RNG the loop fails to
@@ -12,7 +13,9 @@ import pytest
 import torch
 
 from conftest import LOOP_PRESET, QUIET, Toy, history_rows
-from ctl.training import TrainConfig, TrainingDiverged, checkpoints, load_history, load_or_train, lr_factor, train
+from ctl.training import (AlreadyTrained, TrainConfig, TrainingDiverged, checkpoints, load_history, load_or_train,
+                          lr_factor, train)
+from ctl.training.loop import resolve_device
 
 
 def test_lr_factor_is_constant_then_linear_as_in_cut():
@@ -104,9 +107,9 @@ def test_load_or_train_loads_a_finished_run_without_training(toy, tmp_path, monk
 
 def test_a_run_folder_of_another_configuration_is_refused(toy, tmp_path):
     load_or_train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
-    with pytest.raises(ValueError, match=r"different configuration \(differs in \['seed'\]\)"):
+    with pytest.raises(ValueError, match=r"different configuration \(differs in \['seed'\]: seed: 0 there, 1 asked\)"):
         load_or_train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=1, device="cpu", config=QUIET)
-    with pytest.raises(ValueError, match=r"differs in \['preset'\]"):
+    with pytest.raises(ValueError, match=r"differs in \['preset'\]: preset.lr: 0.0002 there, 0.001 asked"):
         load_or_train("toy", toy, LOOP_PRESET.replace(lr=1e-3), tmp_path / "run", seed=0, device="cpu", config=QUIET)
 
 
@@ -142,3 +145,30 @@ def test_a_diverging_loss_stops_with_the_iteration_and_keeps_the_last_checkpoint
         train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
     assert [p.name for p in checkpoints(tmp_path / "run")] == ["iter_0000002.pt", "iter_0000004.pt"]
     assert not (tmp_path / "run" / "final.pt").exists()
+
+
+@pytest.mark.parametrize("changes, match", [({"iterations": 0}, "iterations=0"), ({"checkpoint_every": 0},
+                                             "checkpoint_every=0"), ({"batch_size": -1}, "batch_size=-1"),
+                                            ({"iterations": 2.5}, "iterations=2.5")])
+def test_a_schedule_that_cannot_train_is_refused_before_anything_is_written(toy, tmp_path, changes, match):
+    with pytest.raises(ValueError, match=rf"preset 'ci': {match}; it must be a whole number of at least 1"):
+        train("toy", toy, LOOP_PRESET.replace(**changes), tmp_path / "run", device="cpu", config=QUIET)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_device_is_refused_with_the_choices(toy, tmp_path):
+    with pytest.raises(ValueError, match=r"device 'tpu' is not a device torch knows; use 'cpu', 'cuda' or 'mps'"):
+        train("toy", toy, LOOP_PRESET, tmp_path / "run", device="tpu", config=QUIET)
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_a_finished_run_is_checked_before_it_is_called_finished(toy, tmp_path):
+    train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
+    with pytest.raises(AlreadyTrained, match="already trained .*same configuration.*nothing to do"):
+        train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
+    with pytest.raises(ValueError, match=r"differs in \['seed'\]"):  # not "already trained" for another seed
+        train("toy", toy, LOOP_PRESET, tmp_path / "run", seed=2, device="cpu", config=QUIET)
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        train("nope", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
+    with pytest.raises(FileNotFoundError, match="not a prepared data folder"):
+        train("toy", tmp_path / "nowhere", LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)

@@ -1,7 +1,7 @@
 """Data: the synthetic CT/MR phantom, BTCV and CHAOS loaders, preprocessing, prepared data, datasets.
 
-The path every notebook takes: ``ensure_phantom_prepared(data_dir, preset)`` (or ``prepare(...)`` on the real
-data) writes a prepared folder; ``SliceDataset`` / ``UnpairedSliceDataset`` serve slices from it for
+The path every notebook takes: ``ensure_prepared(data_dir, preset, data_source)`` (``ctl.data.sources``; or
+``prepare(...)`` on the real data) writes a prepared folder; ``SliceDataset`` / ``UnpairedSliceDataset`` serve slices from it for
 training; ``subject_ids`` and ``load_volume`` give whole volumes for evaluation; ``load_paired_mr`` (phantom
 only) is for evaluation only. Arrays are (Z, H, W) on LPS axes: patient right on the image's left.
 """
@@ -10,20 +10,10 @@ from ctl.data.btcv import load_btcv_case
 from ctl.data.chaos import load_chaos_case
 from ctl.data.datasets import SliceDataset, UnpairedSliceDataset
 from ctl.data.geometry import Volume
-from ctl.data.prepared import (
-    DATA_SOURCES,
-    check_data_source,
-    ensure_phantom_prepared,
-    ensure_prepared,
-    ensure_real_prepared,
-    load_paired_mr,
-    load_volume,
-    paired_mr_reads,
-    prepare,
-    read_meta,
-    subject_ids,
-)
+from ctl.data.prepared import load_paired_mr, load_volume, paired_mr_reads, prepare, read_meta, subject_ids
 from ctl.data.preprocess import normalise_mr, preprocess_volume, window_ct
+from ctl.data.sources import (DATA_SOURCES, check_data_source, ensure_phantom_prepared, ensure_prepared,
+                              ensure_real_prepared)
 from ctl.data.write import generate_phantom
 
 __all__ = [

@@ -7,7 +7,9 @@ kidney, 3 left kidney, 4 spleen``.
   map every other id to background (``btcv_to_classes``).
 - CHAOS stores each MR slice's mask as an 8-bit PNG whose grey level names the organ: liver 63, right kidney 126,
   left kidney 189, spleen 252. Readers are told to accept a range around each level, (55, 70], (110, 135],
-  (175, 200], (240, 255], because resampled masks may hold neighbouring values (``decode_chaos_png``).
+  (175, 200], (240, 255], because resampled masks may hold neighbouring values (``decode_chaos_png``). A mask
+  re-saved as a 16-bit PNG holds each level times 257 (65535 / 255, e.g. liver 16191); ``mask_grey_8bit`` scales
+  it back, so liver and kidneys do not all read as the top range (spleen).
 """
 from __future__ import annotations
 
@@ -47,6 +49,24 @@ def btcv_to_classes(label: np.ndarray, source: str = "BTCV label") -> np.ndarray
     for btcv_id, cls in BTCV_TO_CLASS.items():
         lookup[btcv_id] = cls
     return lookup[np.asarray(label).astype(np.int64)]
+
+
+def mask_grey_8bit(grey: np.ndarray, source: str = "CHAOS mask") -> np.ndarray:
+    """The 8-bit grey levels of a mask image: 8-bit values as they are; 16-bit ones (above 255) divided by 257
+    and rounded (a 16-bit PNG stores 8-bit level g as 257 g).
+
+    Raises:
+        ValueError: for values that are not whole numbers in 0-65535 (names ``source``).
+    """
+    grey = np.asarray(grey)
+    if grey.dtype == np.uint8:
+        return grey
+    if not np.issubdtype(grey.dtype, np.integer) or grey.size and (grey.min() < 0 or grey.max() > 65535):
+        raise ValueError(f"{source}: a CHAOS mask holds 8- or 16-bit grey levels, got {grey.dtype} values "
+                         f"{np.unique(grey)[:6].tolist()}")
+    if grey.size == 0 or grey.max() <= 255:
+        return grey.astype(np.uint8)
+    return np.rint(grey / 257.0).astype(np.uint8)
 
 
 def decode_chaos_png(grey: np.ndarray, source: str = "CHAOS mask") -> np.ndarray:

@@ -1,6 +1,7 @@
 """Prepared data: the one folder format that training and evaluation read, for the phantom and for real data.
 
-    PREPARED/meta.json          settings and provenance (written last: a folder without it is incomplete)
+    PREPARED/meta.json          settings and provenance, with ``"generator": "ctl.data.prepare"`` (the mark that
+                                lets ``prepare`` replace the folder) and ``format_version``
     PREPARED/split.json         {"ct": {"train": [ids], "test": [ids]}, "mr": {...}}: split by SUBJECT
     PREPARED/ct/<id>.npz        image float32 (Z, H, W) in [0, 1]; label uint8 (Z, H, W); spacing float64 (3,)
     PREPARED/mr/<id>.npz        the same for MR
@@ -10,6 +11,14 @@
 Arrays are in the canonical orientation (LPS axes indexed (z, y, x), see ``ctl.data.btcv``); spacing is mm
 along (z, y, x). Subject ids are ``ct<NNNN>`` (BTCV case number) and ``mr<NNNN>`` (CHAOS subject number).
 
+**Never trust a stale file.** ``read_meta`` refuses a folder of another ``format_version`` (saying how to
+re-prepare it) and ``load_volume`` checks each file's arrays (float32 image in [0, 1], uint8 label of the image's
+shape, three positive spacings) and names a damaged or truncated ``.npz``. ``is_complete``, which decides whether
+``ensure_phantom_prepared`` may reuse a folder, opens every listed file's index (not its arrays: a few ms), so a
+truncated file makes the folder be prepared again. ``prepare`` writes only into a new or empty folder or one it
+made itself (``ctl.data.folders``), building it under a temporary sibling. Where the notebooks keep their
+prepared folders, and when they are reused, is ``ctl.data.sources``.
+
 Splits: ``"random"`` draws ``test_fraction`` of each domain's subjects with ``seed`` (the paper: 20 % test);
 ``"sifa"`` is the fixed split of SIFA (Chen et al. 2019, which the paper follows): test CT 1, 9, 30, 32, 33, 39
 and MR 1, 13, 32, 38, the rest train.
@@ -17,23 +26,25 @@ and MR 1, 13, 32, 38, the rest train.
 from __future__ import annotations
 
 import json
-import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ctl.data.btcv import find_btcv_root, list_btcv_cases, load_btcv_case, load_nifti_image
 from ctl.data.chaos import find_chaos_root, list_chaos_cases, load_chaos_case
+from ctl.data.folders import building
 from ctl.data.geometry import Volume
 from ctl.data.preprocess import CT_WINDOW_HU, MR_PERCENTILES, preprocess_volume
-from ctl.data.write import PHANTOM_VERSION, generate_phantom, phantom_is_complete
 from ctl.organs import CLASS_NAMES
 
-DATA_SOURCES = ("phantom", "real")  # the embedded phantom, or BTCV + CHAOS under DATA_DIR/real
 DOMAINS = ("ct", "mr")
 SPLITS = ("train", "test")
 SIFA_TEST = {"ct": (1, 9, 30, 32, 33, 39), "mr": (1, 13, 32, 38)}
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.json carries the "generator" mark; arrays are checked when loaded
+GENERATOR = "ctl.data.prepare"  # meta.json's mark: a folder ctl made (and may replace)
+ARRAYS = ("image", "label", "spacing")  # what every prepared .npz holds
+PREPARED_NAMES = ("meta.json", "split.json", "ct", "mr", "paired_mr")  # all that prepare writes in its folder
 ORIENTATION = "LPS axes, arrays (z, y, x): image left = patient right, top = anterior, slice 0 = most inferior"
 
 
@@ -68,9 +79,23 @@ def sifa_split(ids: list[str], domain: str) -> dict[str, list[str]]:
 
 
 def _save(path: Path, volume: Volume) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, image=volume.image.astype(np.float32), label=volume.label.astype(np.uint8),
-             spacing=volume.spacing.astype(np.float64))
+    """One prepared volume; a failed write (a full disk) is re-raised naming the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, image=volume.image.astype(np.float32), label=volume.label.astype(np.uint8),
+                 spacing=volume.spacing.astype(np.float64))
+    except OSError as err:
+        raise OSError(err.errno, f"could not write {path.name}: {err.strerror or err}", str(path)) from err
+
+
+def made_by_prepare(folder: Path) -> bool:
+    """True when ``folder`` is a prepared folder written by ``prepare`` (any format version): it may be replaced."""
+    try:
+        meta = json.loads((Path(folder) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return False
+    # format 1 had no "generator" key; its orientation sentence is as good a mark
+    return isinstance(meta, dict) and (meta.get("generator") == GENERATOR or meta.get("orientation") == ORIENTATION)
 
 
 def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, size: int = 256, *,
@@ -78,21 +103,33 @@ def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, si
             ct_window: tuple[float, float] = CT_WINDOW_HU, mr_percentiles: tuple[float, float] = MR_PERCENTILES,
             extra_meta: dict | None = None, progress: bool = True) -> Path:
     """Load BTCV CT and CHAOS MR, preprocess every volume (``preprocess.preprocess_volume``), split by subject,
-    and write the prepared folder ``out_dir`` (replacing one that is there). Returns ``out_dir``.
+    and write the prepared folder ``out_dir``. Returns ``out_dir``.
 
+    ``out_dir`` may be new, empty, or a prepared folder made by ``prepare`` (which is then replaced); anything
+    else is refused (``ctl.data.folders``), as are the current folder and a folder holding the input data.
     ``paired_dir`` (the phantom's ``paired_mr`` folder) adds each CT subject's MR rendering, for evaluation only.
-    The folder is built under ``<out_dir>.partial`` and moved into place when complete.
+    The folder is built under ``<out_dir>.ctl-partial`` and moved into place when complete; an error removes it.
 
     Raises:
-        FileNotFoundError, ValueError: from the loaders (each names the file and what to do), or a bad ``split``.
+        FileNotFoundError, ValueError: from the loaders (each names the file and what to do), a bad ``split``,
+            or an ``out_dir`` that must not be written.
+        OSError: a file could not be written (full disk, no permission), naming it.
     """
     if split not in ("random", "sifa"):
         raise ValueError(f"split must be 'random' or 'sifa', got {split!r}")
     btcv_root, chaos_root = find_btcv_root(btcv_dir), find_chaos_root(chaos_dir)
     ct_numbers, mr_numbers = list_btcv_cases(btcv_root), list_chaos_cases(chaos_root)
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    inputs = [btcv_dir, chaos_dir, btcv_root, chaos_root] + ([paired_dir] if paired_dir is not None else [])
+    with building(out_dir, made_by_prepare, inputs, what="prepared folder", owned_names=PREPARED_NAMES) as tmp:
+        _write_prepared(tmp, btcv_root, chaos_root, ct_numbers, mr_numbers, size, paired_dir, split, seed,
+                        test_fraction, ct_window, mr_percentiles, extra_meta, progress)
+    return Path(out_dir)
+
+
+def _write_prepared(tmp: Path, btcv_root: Path, chaos_root: Path, ct_numbers: list[int], mr_numbers: list[int],
+                    size: int, paired_dir, split: str, seed: int, test_fraction: float, ct_window, mr_percentiles,
+                    extra_meta: dict | None, progress: bool) -> None:
+    """Everything ``prepare`` writes, into the temporary folder ``tmp``."""
     info: dict = {"ct": {}, "mr": {}}
 
     def store(volume: Volume, folder: str) -> Volume:
@@ -128,41 +165,78 @@ def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, si
         splits[domain] = random_split(ids, test_fraction, seed) if split == "random" else sifa_split(ids, domain)
     (tmp / "split.json").write_text(json.dumps(splits, indent=2))
     is_phantom = paired_dir is not None or (btcv_root.parent / "phantom.json").exists()
-    meta = {"format_version": FORMAT_VERSION, "source": "phantom" if is_phantom else "real",
+    meta = {"generator": GENERATOR, "format_version": FORMAT_VERSION, "source": "phantom" if is_phantom else "real",
             "image_size": size, "classes": list(CLASS_NAMES), "orientation": ORIENTATION,
             "ct_window_hu": list(ct_window), "mr_percentiles": list(mr_percentiles),
             "split": {"kind": split, "seed": seed, "test_fraction": test_fraction},
             "paired_mr": paired_dir is not None, "btcv_dir": str(btcv_root), "chaos_dir": str(chaos_root),
             "subjects": info, **(extra_meta or {})}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    return out
 
 
-def read_meta(prepared: Path | str) -> dict:
-    """``meta.json`` of a prepared folder.
+def reprepare_hint(prepared: Path | str, meta: dict | None = None) -> str:
+    """The command that makes ``prepared`` again with the settings in its ``meta`` (it replaces the folder)."""
+    meta = meta or {}
+    btcv, chaos = meta.get("btcv_dir", "BTCV_DIR"), meta.get("chaos_dir", "CHAOS_DIR")
+    split = meta.get("split", {})
+    command = (f"python -m ctl prepare --btcv {btcv} --chaos {chaos} --out {prepared} "
+               f"--size {meta.get('image_size', 256)} --split {split.get('kind', 'random')} "
+               f"--seed {split.get('seed', 0)} --test-fraction {split.get('test_fraction', 0.2)}")
+    if meta.get("paired_mr") and "btcv_dir" in meta:
+        command += f" --paired {Path(btcv).parent / 'paired_mr'}"
+    auto = " (the notebooks re-prepare their phantom folders by themselves)" if "phantom" in meta else ""
+    return f"re-prepare it with: {command}{auto}"
+
+
+def read_meta(prepared: Path | str, check_version: bool = True) -> dict:
+    """``meta.json`` of a prepared folder, checked to be of this ``FORMAT_VERSION`` (unless ``check_version``
+    is False).
 
     Raises:
         FileNotFoundError: the folder is missing or was never completed.
+        ValueError: meta.json is damaged, or of another format version (the message says how to re-prepare).
     """
     path = Path(prepared) / "meta.json"
     if not path.exists():
         raise FileNotFoundError(f"{prepared} is not a (complete) prepared folder: no meta.json. Create it with "
                                 f"ctl.data.ensure_phantom_prepared(...) or `python -m ctl prepare ...`")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged ({err}); {reprepare_hint(prepared)}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} does not hold a JSON object; {reprepare_hint(prepared)}")
+    version = meta.get("format_version")
+    if check_version and version != FORMAT_VERSION:
+        made = "has no format_version" if version is None else f"is of format_version {version}"
+        raise ValueError(f"{path} {made}, but this ctl reads prepared folders of format_version {FORMAT_VERSION} "
+                         f"(it checks the arrays it loads); {reprepare_hint(prepared, meta)}")
+    return meta
+
+
+def _npz_index_ok(path: Path) -> bool:
+    """True when ``path`` opens as a .npz listing the three arrays. Reads the zip index only (at the file's end,
+    so a truncated file fails), not the arrays: cheap enough for every notebook start."""
+    try:
+        with np.load(path) as data:
+            return set(ARRAYS) <= set(data.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return False
 
 
 def is_complete(prepared: Path | str, expected: dict) -> bool:
-    """True when ``prepared`` has meta.json whose entries equal ``expected`` and every listed subject's file."""
+    """True when ``prepared`` has meta.json (this format) whose entries equal ``expected``, and every listed
+    subject's file opens with its three arrays (``_npz_index_ok``)."""
     try:
         meta = read_meta(prepared)
-    except FileNotFoundError:
+        splits = json.loads((Path(prepared) / "split.json").read_text())
+        ids = {d: [i for s in SPLITS for i in splits[d][s]] for d in DOMAINS}
+    except (OSError, ValueError, KeyError, TypeError):
         return False
     if any(meta.get(key) != value for key, value in expected.items()):
         return False
-    splits = json.loads((Path(prepared) / "split.json").read_text())
-    return all((Path(prepared) / d / f"{i}.npz").exists() for d in DOMAINS for s in SPLITS for i in splits[d][s])
+    folders = [(d, d) for d in DOMAINS] + ([("ct", "paired_mr")] if meta.get("paired_mr") else [])
+    return all(_npz_index_ok(Path(prepared) / folder / f"{i}.npz") for domain, folder in folders for i in ids[domain])
 
 
 def subject_ids(prepared: Path | str, domain: str, split: str) -> list[str]:
@@ -174,11 +248,45 @@ def subject_ids(prepared: Path | str, domain: str, split: str) -> list[str]:
 
 
 def _read(path: Path, subject: str, domain: str) -> Volume:
+    """One .npz, checked: float32 image (Z, H, W) in [0, 1], uint8 label of its shape, three positive spacings.
+
+    Raises:
+        FileNotFoundError: no such subject. ValueError: a damaged file or arrays of another kind, naming the file.
+    """
     if not path.exists():
         available = sorted(p.stem for p in path.parent.glob("*.npz"))
         raise FileNotFoundError(f"no subject {subject!r} in {path.parent}; available: {available}")
-    with np.load(path) as data:
-        return Volume(image=data["image"], label=data["label"], spacing=data["spacing"], subject=subject, domain=domain)
+    prepared = path.parent.parent
+    try:
+        with np.load(path) as data:
+            missing = [k for k in ARRAYS if k not in data.files]
+            if missing:
+                raise ValueError(f"it lacks the array(s) {missing} (it holds {sorted(data.files)})")
+            image, label, spacing = data["image"], data["label"], data["spacing"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path} cannot be read ({type(err).__name__}: {err}); the file is damaged or truncated: "
+                         f"{reprepare_hint(prepared, _meta_or_empty(prepared))}") from None
+    problems = []
+    if image.dtype != np.float32 or image.ndim != 3:
+        problems.append(f"image is {image.dtype} with {image.ndim} dimensions, not float32 (Z, H, W)")
+    elif image.size and not (np.isfinite(image).all() and image.min() >= 0.0 and image.max() <= 1.0):
+        problems.append(f"image values span [{np.nanmin(image):.4g}, {np.nanmax(image):.4g}], not [0, 1]")
+    if label.dtype != np.uint8 or label.shape != image.shape:
+        problems.append(f"label is {label.dtype} {label.shape}, not uint8 of the image's shape {image.shape}")
+    if spacing.shape != (3,) or not (np.isfinite(spacing).all() and (spacing > 0).all()):
+        problems.append(f"spacing is {spacing.tolist()}, not three positive mm values")
+    if problems:
+        raise ValueError(f"{path} is not a prepared volume: {'; '.join(problems)}. Prepared folders are written by "
+                         f"ctl; {reprepare_hint(prepared, _meta_or_empty(prepared))}")
+    return Volume(image=image, label=label, spacing=spacing, subject=subject, domain=domain)
+
+
+def _meta_or_empty(prepared: Path) -> dict:
+    """meta.json for an error message; empty when it cannot be read."""
+    try:
+        return read_meta(prepared, check_version=False)
+    except (OSError, ValueError):
+        return {}
 
 
 def load_volume(prepared: Path | str, domain: str, subject_id: str) -> Volume:
@@ -212,66 +320,3 @@ def load_paired_mr(prepared: Path | str, ct_subject_id: str) -> Volume:
 def paired_mr_reads() -> int:
     """How many times ``load_paired_mr`` has read a file in this process (tests assert training leaves it at 0)."""
     return _PAIRED_READS[0]
-
-
-def ensure_phantom_prepared(data_dir: Path | str, preset, seed: int = 0, progress: bool = True) -> Path:
-    """The prepared phantom for ``preset`` (a ``ctl.presets.Preset``), generating and preparing it when needed.
-
-    Raw phantom (BTCV/CHAOS formats): ``data_dir/phantom/<preset.name>-seed<seed>/``; prepared folder:
-    ``data_dir/prepared/phantom-<preset.name>-seed<seed>/``. Both are reused when complete and made with the
-    same settings (``preset.n_ct``, ``n_mr``, ``phantom_size``, ``image_size``, ``test_fraction``, ``seed``).
-    Every notebook after 01 calls this first.
-    """
-    data_dir = Path(data_dir)
-    raw = data_dir / "phantom" / f"{preset.name}-seed{seed}"
-    out = data_dir / "prepared" / f"phantom-{preset.name}-seed{seed}"
-    phantom = {"version": PHANTOM_VERSION, "seed": seed, "n_ct": preset.n_ct, "n_mr": preset.n_mr,
-               "size": preset.phantom_size}
-    expected = {"format_version": FORMAT_VERSION, "source": "phantom", "image_size": preset.image_size,
-                "split": {"kind": "random", "seed": seed, "test_fraction": preset.test_fraction}, "phantom": phantom}
-    if is_complete(out, expected):
-        return out
-    if not phantom_is_complete(raw, preset.n_ct, preset.n_mr, seed, preset.phantom_size):
-        if progress:
-            print(f"generating the phantom ({preset.n_ct} CT + {preset.n_mr} MR, {preset.phantom_size} px) in {raw}")
-        generate_phantom(raw, preset.n_ct, preset.n_mr, seed, preset.phantom_size)
-    if progress:
-        print(f"preparing it at {preset.image_size} px into {out}")
-    return prepare(raw / "btcv", raw / "chaos", out, preset.image_size, paired_dir=raw / "paired_mr", split="random",
-                   seed=seed, test_fraction=preset.test_fraction, extra_meta={"phantom": phantom}, progress=False)
-
-
-def ensure_real_prepared(data_dir: Path | str, size: int, split: str = "sifa", seed: int = 0,
-                         test_fraction: float = 0.2, progress: bool = True) -> Path:
-    """The prepared real data: BTCV in ``data_dir/real/btcv`` and CHAOS in ``data_dir/real/chaos`` (any level
-    ``find_btcv_root``/``find_chaos_root`` accept) into ``data_dir/prepared/real-<split>-<size>/``, reused when
-    complete.
-
-    Raises:
-        FileNotFoundError: when the real data are not there, saying where to put them (see data/README.md).
-    """
-    data_dir = Path(data_dir)
-    out = data_dir / "prepared" / f"real-{split}-{size}"
-    expected = {"format_version": FORMAT_VERSION, "source": "real", "image_size": size,
-                "split": {"kind": split, "seed": seed, "test_fraction": test_fraction}}
-    if is_complete(out, expected):
-        return out
-    btcv, chaos = data_dir / "real" / "btcv", data_dir / "real" / "chaos"
-    if not btcv.exists() or not chaos.exists():
-        raise FileNotFoundError(f"real data not found: expected BTCV under {btcv} and CHAOS under {chaos} "
-                                f"(see data/README.md for where to get them and the layout)")
-    return prepare(btcv, chaos, out, size, split=split, seed=seed, test_fraction=test_fraction, progress=progress)
-
-
-def ensure_prepared(data_dir: Path | str, preset, data_source: str = "phantom", seed: int = 0) -> Path:
-    """``ensure_phantom_prepared`` or, for ``data_source="real"``, ``ensure_real_prepared`` (SIFA split)."""
-    check_data_source(data_source)
-    if data_source == "phantom":
-        return ensure_phantom_prepared(data_dir, preset, seed)
-    return ensure_real_prepared(data_dir, preset.image_size, split="sifa", seed=seed)
-
-
-def check_data_source(data_source: str, name: str = "data_source") -> None:
-    """Raise a ValueError naming ``name`` and the choices unless ``data_source`` is one of ``DATA_SOURCES``."""
-    if data_source not in DATA_SOURCES:
-        raise ValueError(f"{name}={data_source!r}; choose one of {DATA_SOURCES}")

@@ -18,13 +18,13 @@ that trusted file names instead of the ImagePositionPatient tags would stack the
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from PIL import Image
 
+from ctl.data.folders import building
 from ctl.data.geometry import Grid
 from ctl.data.labels import btcv_to_classes, encode_chaos_png
 from ctl.data.render import MRConfig, render_subject
@@ -115,19 +115,35 @@ def generate_phantom(out_dir: Path | str, n_ct: int = 30, n_mr: int = 20, seed: 
     CT subject i and MR subject i are different people (as BTCV and CHAOS are); each CT subject also gets its
     paired MR rendering under ``paired_mr/`` for evaluation only. ``phantom.json`` is written last.
 
+    ``out_dir`` may be new, empty, or a phantom folder (``phantom.json``, and nothing but what this writes), which
+    is then replaced; any other folder is refused (``ctl.data.folders``). The phantom is written into a temporary
+    sibling, renamed to ``out_dir`` when complete and removed if an error stops it.
+
     Raises:
-        ValueError: for counts below 1 or a size below 16.
+        ValueError: for counts below 1, a size below 16, or an ``out_dir`` that must not be written.
     """
     if n_ct < 1 or n_mr < 1:
         raise ValueError(f"need at least one CT and one MR subject, got n_ct={n_ct}, n_mr={n_mr}")
     if size < 16:
         raise ValueError(f"size={size} px is too small for the phantom; use at least 16")
-    out = Path(out_dir)
+    owned = ("btcv", "chaos", "paired_mr", "phantom.json")  # all that it writes; anything else is not replaced
+    with building(out_dir, made_by_generate_phantom, what="phantom", owned_names=owned) as tmp:
+        _write_phantom(tmp, n_ct, n_mr, seed, size, progress)
+    return Path(out_dir)
+
+
+def made_by_generate_phantom(folder: Path) -> bool:
+    """True when ``folder`` holds a phantom.json written by ``generate_phantom`` (any version): it may be replaced."""
+    try:
+        info = json.loads((Path(folder) / "phantom.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("generator") == "ctl.data.generate_phantom"
+
+
+def _write_phantom(out: Path, n_ct: int, n_mr: int, seed: int, size: int, progress: bool) -> None:
+    """Everything ``generate_phantom`` writes, into ``out`` (its temporary folder)."""
     marker = out / "phantom.json"
-    if marker.exists():
-        marker.unlink()  # an interrupted rewrite must not look complete
-    for sub in ("btcv", "chaos", "paired_mr"):
-        shutil.rmtree(out / sub, ignore_errors=True)
     for i in range(1, n_ct + 1):
         subject = render_subject(seed, "ct", i, paired=True, size=size)
         write_nifti(out / "btcv" / "img" / f"img{i:04d}.nii.gz", np.rint(subject.image), subject.grid, np.int16)
@@ -147,14 +163,13 @@ def generate_phantom(out_dir: Path | str, n_ct: int = 30, n_mr: int = 20, seed: 
     info = {"generator": "ctl.data.generate_phantom", "version": PHANTOM_VERSION, "seed": seed, "n_ct": n_ct,
             "n_mr": n_mr, "size": size}
     marker.write_text(json.dumps(info, indent=2))
-    return out
 
 
 def phantom_is_complete(out_dir: Path | str, n_ct: int, n_mr: int, seed: int, size: int) -> bool:
     """True when ``out_dir`` holds a finished phantom generated with exactly these settings."""
-    marker = Path(out_dir) / "phantom.json"
-    if not marker.exists():
+    try:
+        info = json.loads((Path(out_dir) / "phantom.json").read_text())
+    except (OSError, ValueError):  # missing (never finished) or damaged: not complete
         return False
-    info = json.loads(marker.read_text())
     return info == {"generator": "ctl.data.generate_phantom", "version": PHANTOM_VERSION, "seed": seed,
                     "n_ct": n_ct, "n_mr": n_mr, "size": size}

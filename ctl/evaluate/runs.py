@@ -11,6 +11,12 @@ What the paper's Table 1 reports, computed the way SIFA and SynSeg-Net (the work
 4. the per-volume records of every method and seed are aggregated by ``ctl.evaluate.table1`` (mean and std across
    volumes, pooled across seeds, Mean = mean of the four organ means) and laid out beside the paper's rows.
 
+Misses. When a method predicts nothing for an organ in a volume its ASSD there is undefined; by default it is
+left out and every mean says how many values it covers ("[7/8]"); ``EvalConfig(assd_miss_penalty="diagonal")``
+(``ctl evaluate --assd-miss-penalty``) counts it as the volume's diagonal instead (each record carries
+``volume_diagonal`` in its ASSD unit). The weights evaluated are checked to be the run folder's
+(``ctl.training.checkpoints.load_final``).
+
 Files. ``evaluate_run`` writes into the run folder of one trained method (made by ``ctl train`` or
 ``ctl.training.load_or_train``)::
 
@@ -44,7 +50,8 @@ from ctl.training import TrainConfig, load_or_train, read_run_config
 METRICS_FILE = "metrics.json"
 METRICS_CSV = "metrics.csv"
 RECORD_FIELDS = ("method", "seed", "subject", "organ", "label", "dice", "assd", "assd_unit", "assd_mode", "status",
-                 "pred_voxels", "truth_voxels")
+                 "pred_voxels", "truth_voxels", "volume_diagonal")
+MISS_PENALTIES = (None, "diagonal")  # EvalConfig.assd_miss_penalty: leave misses out (counted), or the diagonal
 
 
 @dataclass(frozen=True)
@@ -54,8 +61,12 @@ class EvalConfig:
     units: tuple[str, ...] = ("mm", "voxel")  # mm for Table 1; voxels as SIFA's public evaluation (both kept)
     mode: str = "pooled"  # medpy >= 0.5.2 / MONAI symmetric ASSD; "mean_of_means" is medpy <= 0.4's definition
     batch: int = 16  # slices per forward pass of the segmenter; changes memory use only
+    assd_miss_penalty: str | None = None  # None: a missed organ's ASSD is left out of the mean and counted
+    # ([n/N], the choice that keeps every mean a mean of real distances); "diagonal": the volume's diagonal
 
     def __post_init__(self):
+        if self.assd_miss_penalty not in MISS_PENALTIES:
+            raise ValueError(f"assd_miss_penalty={self.assd_miss_penalty!r}; choose one of {MISS_PENALTIES}")
         if not self.units or any(u not in UNITS for u in self.units) or len(set(self.units)) != len(self.units):
             raise ValueError(f"units={self.units!r}: give distinct units from {UNITS}")
         if self.mode not in ASSD_MODES:
@@ -114,10 +125,19 @@ def evaluate_segmenter(segmenter: torch.nn.Module, prepared: Path | str, *, meth
         prediction = predict_volume(segmenter, volume.image, device, config.batch)
         spacing = tuple(float(s) for s in np.ravel(volume.spacing))
         for unit in config.units:
+            diagonal = volume_diagonal(volume.image.shape, spacing if unit == "mm" else None)
             for score in score_volume(prediction, volume.label, spacing, unit=unit, mode=config.mode).values():
-                records.append(dict(method=method, seed=seed, subject=subject, **score.as_dict()))
+                records.append(dict(method=method, seed=seed, subject=subject, **score.as_dict(),
+                                    volume_diagonal=round(diagonal, 4)))
         predictions[subject], spacings[subject] = prediction, spacing
     return Evaluation(method, seed, records, predictions, spacings)
+
+
+def volume_diagonal(shape: tuple[int, ...], spacing: tuple[float, ...] | None = None) -> float:
+    """The diagonal of a volume of ``shape`` voxels: in mm at ``spacing`` (z, y, x), in voxels without. No two
+    points of the volume are farther apart, so it bounds any surface distance: the ASSD penalty of a miss."""
+    extent = np.asarray(shape, dtype=float) * (1.0 if spacing is None else np.asarray(spacing, dtype=float))
+    return float(np.sqrt((extent ** 2).sum()))
 
 
 def records_in_unit(records: Iterable[Mapping], unit: str) -> list[dict]:
@@ -158,14 +178,15 @@ def read_metrics(folder: Path | str) -> dict:
 
 # --- run folders ---------------------------------------------------------------------------------------------
 def is_run_folder(folder: Path) -> bool:
-    """A folder written by ``ctl.training.train``: its config.json names a method."""
+    """A folder written by ``ctl.training.train``: its config.json names a method, or is damaged in a folder
+    that holds a run's other files (so that ``find_runs`` names it instead of skipping it)."""
     path = Path(folder) / "config.json"
     if not path.is_file():
         return False
     try:
         return "method" in json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return False
+    except (ValueError, TypeError):
+        return any((Path(folder) / name).exists() for name in ("checkpoints", "final.pt", "history.json"))
 
 
 def find_runs(root: Path | str) -> list[Path]:
@@ -173,13 +194,15 @@ def find_runs(root: Path | str) -> list[Path]:
 
     Raises:
         FileNotFoundError: ``root`` is missing or holds no run folder.
+        ValueError: a run folder's config.json is damaged (named; ``read_run_config`` says what to do).
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder; pass a run folder made by `ctl train` or a folder of them")
-    if is_run_folder(root):
-        return [root]
-    runs = sorted(p.parent for p in root.rglob("config.json") if is_run_folder(p.parent))
+    runs = [root] if is_run_folder(root) else sorted(p.parent for p in root.rglob("config.json")
+                                                     if is_run_folder(p.parent))
+    for run in runs:
+        read_run_config(run)  # a damaged config.json raises, naming the file
     if not runs:
         raise FileNotFoundError(f"no run folder (config.json with a method, from `ctl train`) in or below {root}")
     return runs
@@ -203,6 +226,7 @@ def load_trained(run_dir: Path | str, prepared: Path | str, device: torch.device
                                 f"`python -m ctl train ... --out {run_dir} --resume`")
     config = read_run_config(run_dir)
     train = TrainConfig(progress=False, **config.get("train", {}))
+    # load_or_train checks config.json against the data and final.pt's stored configuration against config.json
     return load_or_train(config["method"], Path(prepared), preset_of(config), run_dir, seed=config["seed"],
                          device=device, config=train)
 
@@ -238,10 +262,11 @@ def table_methods() -> list[str]:
     return compared + others + [m for m in BOUNDS if m in rows]
 
 
-def comparison(records: Iterable[Mapping], unit: str, *, data_label: str, include_paper: bool = True
-               ) -> tuple[dict[str, MethodResult], Table1]:
-    """Aggregate the records in ``unit`` per method (seeds pooled) and lay out Table 1 beside the paper's rows."""
-    results = summarize_all(records_in_unit(records, unit))
+def comparison(records: Iterable[Mapping], unit: str, *, data_label: str, include_paper: bool = True,
+               assd_miss_penalty: str | None = None) -> tuple[dict[str, MethodResult], Table1]:
+    """Aggregate the records in ``unit`` per method (seeds pooled) and lay out Table 1 beside the paper's rows.
+    ``assd_miss_penalty`` as ``EvalConfig``'s (None: misses left out and counted)."""
+    results = summarize_all(records_in_unit(records, unit), assd_miss_penalty=assd_miss_penalty)
     return results, table1(results, data_label=data_label, include_paper=include_paper)
 
 
@@ -254,14 +279,16 @@ def data_label(prepared: Path | str, preset_name: str, records: Iterable[Mapping
     return f"this run: {source}, {preset_name} preset, {len(subjects)} MR test vol. x {len(seeds)} seed(s)"
 
 
-def write_tables(folder: Path | str, records: list[dict], label: str, *, include_paper: bool = True) -> str:
+def write_tables(folder: Path | str, records: list[dict], label: str, *, include_paper: bool = True,
+                 assd_miss_penalty: str | None = None) -> str:
     """Write ``table1.md`` (one table per ASSD unit present) and ``table1.csv``; return the markdown."""
     folder = Path(folder)
     sections, rows = [], []
     for unit in UNITS:
         if not any(r["assd_unit"] == unit for r in records):
             continue
-        results, table = comparison(records, unit, data_label=label, include_paper=include_paper)
+        results, table = comparison(records, unit, data_label=label, include_paper=include_paper,
+                                    assd_miss_penalty=assd_miss_penalty)
         sections.append(f"## Table 1, ASSD in {unit}\n\n{table.to_markdown()}\n")
         first = not rows  # Dice does not depend on the ASSD unit: its rows are written once
         rows += [row for row in summary_records(results) if row["metric"] == "assd" or first]
@@ -310,10 +337,11 @@ def evaluate_folder(root: Path | str, prepared: Path | str, *, device: torch.dev
         records += evaluation.records
     label = data_label(prepared, preset, records)
     out = Path(root)
-    write_tables(out, records, label, include_paper=include_paper)
+    write_tables(out, records, label, include_paper=include_paper, assd_miss_penalty=config.assd_miss_penalty)
     texts = []
     for unit in config.units:
-        _, table = comparison(records, unit, data_label=label, include_paper=include_paper)
+        _, table = comparison(records, unit, data_label=label, include_paper=include_paper,
+                              assd_miss_penalty=config.assd_miss_penalty)
         texts.append(f"Table 1 (ASSD in {unit}; Dice in %)\n{table.to_text()}")
     texts.append(f"written: {out / 'table1.md'}, {out / 'table1.csv'}")
     return records, "\n\n".join(texts)

@@ -8,14 +8,16 @@ way: the mean of the four organ means, not the mean over all (volume, organ) pai
 Inputs are per-volume, per-organ records as written by the evaluation (``metrics.OrganScore.as_dict()``
 plus ``"subject"``, and ``"method"`` / ``"seed"`` where there are several). Dice is a fraction in the records
 and a percentage in the table, as in the paper. Standard deviations use ``ddof=0`` (the spread of the volumes
-themselves; the paper does not say which it used).
+themselves; the paper does not say which it used). With several seeds every (test volume, seed) pair is one
+sample, so the STD mixes the spread across volumes with that across seeds, as the table's notes say.
 
-Missing values. A Dice is missing only when an organ is absent from both the truth and the prediction; an ASSD
-is missing whenever either mask is empty (a method that misses an organ entirely). Missing values are left out
-of that organ's mean and standard deviation, and the cell says how many volumes it covers, e.g.
-``3.2 (1.1) [4/6]``; if an organ has no value at all the cell and the Mean read ``n/a``. Leaving out empty
-predictions flatters a method that misses organs, which is why the count is always shown; pass
-``assd_missing_value`` (e.g. the volume's diagonal in mm) to count them as that distance instead.
+Missing values. A Dice is missing only when an organ is absent from both truth and prediction; an ASSD whenever
+either mask is empty (a missed organ, or an invented one). Missing values are left out of the organ's mean and
+STD and the cell counts what it covers, e.g. ``3.2 (1.1) [4/6]``; the Mean column counts the (volume, organ)
+pairs of the four organs, e.g. ``2.31 [7/8]``; an organ without any value reads ``n/a``. Leaving out a miss
+flatters the method (its ASSD covers only what it found), hence the count everywhere. ``assd_miss_penalty``
+counts a miss instead: ``"diagonal"`` as its volume's diagonal (in the record's unit; no real error exceeds
+it), a number as that distance; the cells then say how many values are penalties, e.g. ``9.80 (8.10) [1 pen.]``.
 
 Use (notebook 05 and ``ctl.evaluate.runs``)::
 
@@ -92,8 +94,9 @@ class Stat:
 
     mean: float  # NaN only when n == 0
     std: float
-    n: int  # volumes with a defined value
+    n: int  # volumes with a defined value (penalties included)
     n_missing: int  # volumes left out (empty masks; see the module docstring)
+    n_penalised: int = 0  # of the n values, how many are the miss penalty
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,8 @@ class MethodResult:
     assd: dict[str, Stat]
     assd_unit: str
     subjects: tuple[str, ...]
+    seeds: tuple = (None,)  # the seeds pooled (None: records without a seed)
+    assd_miss_penalty: str | float | None = None  # how missed organs entered the ASSD (see the module docstring)
 
     @property
     def dice_mean(self) -> float:
@@ -113,19 +118,54 @@ class MethodResult:
 
     @property
     def assd_mean(self) -> float:
+        """Mean of the four organ ASSD means; read it with ``assd_counts`` (misses are left out unless penalised)."""
         return float(np.mean([self.assd[o].mean for o in ORGAN_ORDER]))
 
+    @property
+    def dice_counts(self) -> tuple[int, int, int]:
+        """(defined, total, penalised) (volume, organ) pairs behind ``dice_mean``."""
+        return _counts(self.dice)
 
-def _stat(values: list, ddof: int) -> Stat:
+    @property
+    def assd_counts(self) -> tuple[int, int, int]:
+        """(defined, total, penalised) (volume, organ) pairs behind ``assd_mean`` (defined < total: left out)."""
+        return _counts(self.assd)
+
+    def missed(self) -> dict[str, tuple[int, int]]:
+        """Organ -> (volumes where it was missed or invented, volumes), for organs with any. An organ absent from
+        truth and prediction is no miss: its Dice is missing too (Dice is undefined only then)."""
+        counts = {o: (s.n_missing + s.n_penalised - self.dice[o].n_missing, s.n + s.n_missing)
+                  for o, s in self.assd.items()}
+        return {o: kn for o, kn in counts.items() if kn[0]}
+
+
+def _counts(stats: Mapping[str, Stat]) -> tuple[int, int, int]:
+    chosen = [stats[o] for o in ORGAN_ORDER]
+    return sum(s.n for s in chosen), sum(s.n + s.n_missing for s in chosen), sum(s.n_penalised for s in chosen)
+
+
+def _stat(values: list, ddof: int, penalised: int = 0) -> Stat:
     defined = [float(v) for v in values if v is not None and not math.isnan(v)]
     if not defined:
         return Stat(float("nan"), float("nan"), 0, len(values))
     std = float(np.std(defined, ddof=ddof)) if len(defined) > ddof else float("nan")
-    return Stat(float(np.mean(defined)), std, len(defined), len(values) - len(defined))
+    return Stat(float(np.mean(defined)), std, len(defined), len(values) - len(defined), penalised)
+
+
+MISS_STATUSES = ("empty_prediction", "empty_truth")  # a missed organ, an invented one: ASSD undefined, penalisable
+
+
+def _penalty(record: Mapping, assd_miss_penalty: str | float) -> float:
+    if assd_miss_penalty != "diagonal":  # a fixed distance
+        return float(assd_miss_penalty)
+    if record.get("volume_diagonal") is None:
+        raise ValueError(f"assd_miss_penalty='diagonal' needs each record's volume_diagonal, which records of "
+                         f"{record.get('subject')!r} lack (evaluated by an older ctl); evaluate the run again")
+    return float(record["volume_diagonal"])
 
 
 def summarize(records: Iterable[Mapping], method: str, *, ddof: int = 0,
-              assd_missing_value: float | None = None) -> MethodResult:
+              assd_miss_penalty: str | float | None = None) -> MethodResult:
     """Aggregate one method's per-volume, per-organ records into mean/std per organ.
 
     Args:
@@ -134,11 +174,16 @@ def summarize(records: Iterable[Mapping], method: str, *, ddof: int = 0,
             several seeds are pooled: each (subject, seed) pair counts as one volume.
         method: the method to aggregate.
         ddof: of the standard deviation (0: population).
-        assd_missing_value: None leaves missing ASSDs out (counted); a number counts them as that distance.
+        assd_miss_penalty: None leaves the ASSD of a missed (or invented) organ out, counted; "diagonal" counts it
+            as the record's "volume_diagonal" (in the record's unit); a number as that distance.
     Raises:
         ValueError: no records for the method; a (subject, seed, organ) twice; an organ missing for a subject;
-            mixed ASSD units.
+            mixed ASSD units; a bad penalty, or "diagonal" with records that lack the diagonal.
     """
+    if not (assd_miss_penalty in (None, "diagonal")
+            or isinstance(assd_miss_penalty, (int, float)) and 0 <= assd_miss_penalty < math.inf):
+        raise ValueError(f"assd_miss_penalty={assd_miss_penalty!r}; use None (leave misses out, counted), "
+                         f"'diagonal' or a distance >= 0 in the records' unit")
     rows = [r for r in records if r.get("method", method) == method and r["organ"] in ORGAN_ORDER]
     if not rows:
         raise ValueError(f"no records for method {method!r} and organs {ORGAN_ORDER}")
@@ -157,20 +202,23 @@ def summarize(records: Iterable[Mapping], method: str, *, ddof: int = 0,
         if seen[organ] != volumes:
             raise ValueError(f"{method!r}: {organ} is missing for {sorted(map(str, volumes - seen[organ]))}")
 
-    def values(organ: str, key: str) -> list:
-        column = [r for r in rows if r["organ"] == organ]
-        if key == "dice":
-            return [None if r["dice"] is None else 100.0 * r["dice"] for r in column]
-        if assd_missing_value is None:
-            return [r["assd"] for r in column]
-        # An organ absent from truth and prediction stays missing; only a missed or invented organ is penalised.
-        return [assd_missing_value if r.get("status") in ("empty_prediction", "empty_truth") else r["assd"]
-                for r in column]
+    def dice_stat(organ: str) -> Stat:
+        return _stat([None if r["dice"] is None else 100.0 * r["dice"] for r in rows if r["organ"] == organ], ddof)
 
-    return MethodResult(method=method,
-                        dice={o: _stat(values(o, "dice"), ddof) for o in ORGAN_ORDER},
-                        assd={o: _stat(values(o, "assd"), ddof) for o in ORGAN_ORDER},
-                        assd_unit=units.pop(), subjects=tuple(sorted({s for s, _ in volumes})))
+    def assd_stat(organ: str) -> Stat:
+        column = [r for r in rows if r["organ"] == organ]
+        if assd_miss_penalty is None:
+            return _stat([r["assd"] for r in column], ddof)
+        # An organ absent from truth and prediction stays missing; only a missed or invented organ is penalised.
+        missed = [r.get("status") in MISS_STATUSES for r in column]
+        values = [_penalty(r, assd_miss_penalty) if miss else r["assd"] for r, miss in zip(column, missed)]
+        return _stat(values, ddof, penalised=sum(missed))
+
+    return MethodResult(method=method, dice={o: dice_stat(o) for o in ORGAN_ORDER},
+                        assd={o: assd_stat(o) for o in ORGAN_ORDER}, assd_unit=units.pop(),
+                        subjects=tuple(sorted({s for s, _ in volumes})),
+                        seeds=tuple(sorted({seed for _, seed in volumes}, key=str)),
+                        assd_miss_penalty=assd_miss_penalty)
 
 
 def summarize_all(records: Iterable[Mapping], **options) -> dict[str, MethodResult]:
@@ -180,18 +228,23 @@ def summarize_all(records: Iterable[Mapping], **options) -> dict[str, MethodResu
     return {m: summarize(records, m, **options) for m in methods}
 
 
+def _flags(n: int, total: int, penalised: int) -> str:
+    """' [n/total]' when values were left out, ' [k pen.]' when k values are the miss penalty, else ''."""
+    return (f" [{n}/{total}]" if n < total else "") + (f" [{penalised} pen.]" if penalised else "")
+
+
 def _cell(stat: Stat, digits: int) -> str:
-    """'76.6 (10.5)', with '[n/total]' when volumes were left out, or 'n/a [0/total]'."""
-    total = stat.n + stat.n_missing
-    count = f" [{stat.n}/{total}]" if stat.n_missing else ""
+    """'76.6 (10.5)', with '[n/total]' when volumes were left out (or 'n/a [0/total]'), '[k pen.]' when penalised."""
+    flags = _flags(stat.n, stat.n + stat.n_missing, stat.n_penalised)
     if stat.n == 0:
-        return "n/a" + count
+        return "n/a" + flags
     std = "n/a" if math.isnan(stat.std) else f"{stat.std:.{digits}f}"
-    return f"{stat.mean:.{digits}f} ({std}){count}"
+    return f"{stat.mean:.{digits}f} ({std}){flags}"
 
 
-def _number(value: float, digits: int) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+def _mean_cell(value: float, counts: tuple[int, int, int], digits: int) -> str:
+    """The Mean column: the value, with the (volume, organ) pairs it covers when some were left out or penalised."""
+    return ("n/a" if math.isnan(value) else f"{value:.{digits}f}") + _flags(*counts)
 
 
 @dataclass(frozen=True)
@@ -245,8 +298,9 @@ def table1(results: Mapping[str, MethodResult], *, data_label: str, include_pape
     def ours(name: str, label: str) -> tuple[str, ...]:
         r = results[name]
         return (label, data_label, *(_cell(r.dice[o], dice_digits) for o in ORGAN_ORDER),
-                _number(r.dice_mean, dice_digits), *(_cell(r.assd[o], assd_digits) for o in ORGAN_ORDER),
-                _number(r.assd_mean, assd_digits))
+                _mean_cell(r.dice_mean, r.dice_counts, dice_digits),
+                *(_cell(r.assd[o], assd_digits) for o in ORGAN_ORDER),
+                _mean_cell(r.assd_mean, r.assd_counts, assd_digits))
 
     rows, placed = [], set()
     for paper in PAPER_TABLE1:
@@ -264,18 +318,29 @@ def table1(results: Mapping[str, MethodResult], *, data_label: str, include_pape
         if name in results:
             rows.append(ours(name, f"{name} ({role})"))
 
-    notes = [f"Dice in %, mean (standard deviation, ddof 0) across test volumes; Mean = mean of the four organ "
+    seeds = max((len(r.seeds) for r in results.values()), default=1)
+    spread = ("across test volumes" if seeds == 1 else
+              f"across (test volume, seed) pairs: each volume scored once per seed ({seeds} seeds), so the STD mixes "
+              f"the spread across volumes with the spread across seeds")
+    notes = [f"Dice in %, mean (standard deviation, ddof 0) {spread}; Mean = mean of the four organ "
              f"means. Our ASSD in {unit or '(no rows of ours)'}; the paper's ASSD unit is {PAPER_ASSD_UNIT}."]
     if any(s.n_missing for r in results.values() for s in (*r.dice.values(), *r.assd.values())):
         notes.append("[n/N]: only n of N test volumes had a defined value (an empty prediction or truth leaves "
-                     "ASSD undefined; an organ absent from both leaves Dice undefined); mean and STD are over those n.")
+                     "ASSD undefined; an organ absent from both leaves Dice undefined); mean and STD are over those n. "
+                     "In the Mean column n/N counts (volume, organ) pairs over the four organs. An ASSD that leaves "
+                     "out a missed organ flatters the method: it covers only what was found.")
+    penalties = {r.assd_miss_penalty for r in results.values()} - {None}
+    if penalties:
+        what = "the volume's diagonal" if penalties == {"diagonal"} else f"{', '.join(map(str, penalties))} {unit}"
+        notes.append(f"[k pen.]: k of the ASSD values are a missed (or invented) organ counted as {what}, the "
+                     f"penalty chosen for misses.")
     if include_paper:
         notes += paper_notes()
     return Table1(tuple(header), tuple(rows), tuple(notes))
 
 
 def summary_records(results: Mapping[str, MethodResult]) -> list[dict]:
-    """Flat rows (method, metric, organ, mean, std, n, n_missing, unit) for a CSV; NaN becomes None."""
+    """Flat rows (method, metric, organ, mean, std, n, n_missing, n_penalised, unit) for a CSV; NaN becomes None."""
     rows = []
     for r in results.values():
         for metric, stats, unit in (("dice", r.dice, "%"), ("assd", r.assd, r.assd_unit)):
@@ -283,5 +348,6 @@ def summary_records(results: Mapping[str, MethodResult]) -> list[dict]:
                 s = stats[organ]
                 rows.append({"method": r.method, "metric": metric, "organ": organ, "unit": unit,
                              "mean": None if math.isnan(s.mean) else s.mean,
-                             "std": None if math.isnan(s.std) else s.std, "n": s.n, "n_missing": s.n_missing})
+                             "std": None if math.isnan(s.std) else s.std, "n": s.n, "n_missing": s.n_missing,
+                             "n_penalised": s.n_penalised})
     return rows

@@ -10,7 +10,9 @@ paper's printed rows (``ctl.evaluate.table1.PAPER_TABLE1``, labelled as the pape
 - how much of the gap between the two bounds each method closes: (Dice_m - Dice_source) / (Dice_oracle -
   Dice_source) (0 % = no better than training on CT only, 100 % = as good as training on MR labels);
 - whether Dice and ASSD rank the methods alike; the hardest organ; how far apart the top two are compared with
-  the spread across volumes.
+  the spread across volumes;
+- which methods missed an organ in a volume (predicted none of it): their ASSD means leave those volumes out
+  (or count them as the chosen penalty), which the reader must know before comparing ASSDs.
 """
 from __future__ import annotations
 
@@ -100,6 +102,17 @@ def discussion(results: Mapping[str, MethodResult]) -> list[str]:
         if below:
             lines.append(f"Below the lower bound (worse than a U-Net trained on CT alone): "
                          f"{', '.join(f'`{m}`' for m in below)}.")
+
+    missed = {m: r.missed() for m, r in results.items() if r.missed()}
+    if missed:
+        cases = "; ".join(f"`{m}`: " + ", ".join(f"{ORGAN_TITLES[o]} in {k} of {n} volume(s)" for o, (k, n) in
+                                                 organs.items()) for m, organs in missed.items())
+        penalties = {results[m].assd_miss_penalty for m in missed}
+        treated = ("left out of its ASSD mean, so that mean covers only the volumes where the organ was found and "
+                   "flatters the method (the tables' [n/N])" if penalties == {None} else
+                   "counted in the ASSD mean as the penalty for a miss (the tables' [k pen.])")
+        lines.append(f"Organs missed entirely (nothing predicted where the organ is, or an organ predicted where "
+                     f"there is none): {cases}. Each such case is {treated}.")
 
     agree, total = pair_agreement(dice, assd, same_direction=False)
     if total:

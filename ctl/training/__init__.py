@@ -5,10 +5,12 @@
 calls ``train``.
 """
 from ctl.training.checkpoints import checkpoints
-from ctl.training.loop import TrainConfig, TrainingDiverged, load_or_train, lr_factor, train
+from ctl.training.loop import AlreadyTrained, TrainConfig, TrainingDiverged, load_or_train, lr_factor, train
 from ctl.training.reproducibility import seed_everything
-from ctl.training.runs import config_differences, load_history, read_run_config, read_summary, run_config, run_folder
+from ctl.training.runs import (RunFolderBusy, config_differences, load_history, read_run_config, read_summary,
+                               run_config, run_folder)
 
-__all__ = ["TrainConfig", "TrainingDiverged", "load_or_train", "lr_factor", "train", "checkpoints",
+__all__ = ["AlreadyTrained", "RunFolderBusy", "TrainConfig", "TrainingDiverged", "load_or_train", "lr_factor", "train",
+           "checkpoints",
            "seed_everything", "config_differences", "load_history", "read_run_config", "read_summary", "run_config",
            "run_folder"]

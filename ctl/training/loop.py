@@ -8,6 +8,12 @@ then history.json, final.pt and summary.json.
 ``load_or_train(...)`` loads ``final.pt`` when the folder was trained with the same config, resumes from the last
 checkpoint when there is one, and trains from scratch otherwise. Notebooks 01, 02, 04 and 05 use it.
 
+**Checked before anything is written.** ``train`` validates the method name, the schedule (``check_schedule``:
+iterations, checkpoint_every and batch_size of at least 1), the device, the run folder (``runs.check_run_folder``)
+and the stored config.json against the requested one, then takes the run folder's lock (``runs.run_lock``). A
+finished folder of the same configuration raises ``AlreadyTrained`` (the command line says "nothing to do");
+its final.pt must hold that configuration (``checkpoints.load_final``).
+
 **Exact resume.** The data order is a pure function of (seed, iteration) and each item's randomness has its own
 seed (``ctl.training.reproducibility``); the global RNGs, used by the methods alone, are saved in every
 checkpoint. On CPU a resumed run therefore repeats the loss history of an uninterrupted one to the last bit
@@ -36,9 +42,10 @@ from ctl import data
 from ctl.device import Amp, describe_device, pick_device
 from ctl.methods import Method, method_class
 from ctl.presets import Preset
-from ctl.training.checkpoints import atomic_save, checkpoints, load_checkpoint, restore_checkpoint, save_checkpoint
+from ctl.training.checkpoints import (atomic_save, atomic_write_text, checkpoints, load_final, load_latest,
+                                      restore_checkpoint, save_checkpoint)
 from ctl.training.reproducibility import make_loader, seed_everything
-from ctl.training.runs import check_same_config, config_differences, run_config
+from ctl.training.runs import check_run_folder, check_same_config, config_differences, run_config, run_lock
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,38 @@ class TrainConfig:
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN/inf or exploded; the message names the iteration, the loss and the last checkpoint."""
+
+
+class AlreadyTrained(ValueError):
+    """The run folder holds a finished run (final.pt) of the requested configuration: nothing to train."""
+
+
+def check_schedule(preset: Preset) -> None:
+    """Refuse a preset whose schedule cannot train: iterations, checkpoint_every or batch_size below 1.
+
+    Raises:
+        ValueError: naming the field, its value and the preset.
+    """
+    for name in ("iterations", "checkpoint_every", "batch_size"):
+        value = getattr(preset, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"preset {preset.name!r}: {name}={value!r}; it must be a whole number of at least 1 "
+                             f"(e.g. preset.replace({name}=...))")
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``device`` as a torch.device (None: the best present).
+
+    Raises:
+        ValueError: a name torch does not know (e.g. "tpu") or a device this machine lacks.
+    """
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return pick_device(device)
+    except RuntimeError:  # torch.device("tpu"): "Expected one of cpu, cuda, ... device type at start of ..."
+        raise ValueError(f"device {device!r} is not a device torch knows; use 'cpu', 'cuda' or 'mps', or leave it "
+                         f"out to use the best present") from None
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -134,33 +173,53 @@ def train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed:
           resume: bool = False) -> Method:
     """Train ``method_name`` for ``preset.iterations`` iterations into ``run_dir`` and return it (in eval mode).
 
+    Everything is checked before anything is written (see the module docstring).
+
     Raises:
-        ValueError: when ``run_dir`` holds another configuration, or checkpoints while ``resume`` is False.
+        ValueError: an unknown method or device, a schedule below 1 (``check_schedule``), a run folder that is not
+            one (``runs.check_run_folder``) or holds another configuration, checkpoints while ``resume`` is False,
+            no readable checkpoint, or data that changed since the checkpoint.
+        AlreadyTrained: ``run_dir`` holds a finished run of this configuration (a ValueError).
+        FileNotFoundError: ``prepared`` is not a prepared folder.
+        RunFolderBusy: another process is training into ``run_dir`` (an OSError naming it).
+        OSError: a file could not be written (full disk, no permission), naming it; the partial file is removed.
         TrainingDiverged: when a loss is NaN/inf or above ``config.max_loss``.
     """
     config = config or TrainConfig()
     run_dir, prepared = Path(run_dir), Path(prepared)
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    cls = method_class(method_name)
+    check_schedule(preset)
+    device = resolve_device(device)
+    check_run_folder(run_dir)
+    expected = run_config(cls.from_preset(preset), preset, prepared, seed, config.identity())
+    check_same_config(run_dir, expected)
+    if (run_dir / "final.pt").exists():
+        load_final(run_dir, expected, map_location="cpu")
+        raise AlreadyTrained(f"{run_dir} is already trained (final.pt of the same configuration); nothing to do. "
+                             f"Load it with load_or_train")
+    with run_lock(run_dir):
+        return _train(method_name, prepared, preset, run_dir, seed, device, config, resume, expected)
+
+
+def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int, device: torch.device,
+           config: TrainConfig, resume: bool, expected: dict) -> Method:
+    """The loop itself, on checked arguments, with the run folder locked."""
     kept = checkpoints(run_dir)
     if kept and not resume:
         raise ValueError(f"{run_dir} already has checkpoints ({kept[-1].name}); pass resume=True (--resume) "
                          f"to continue it, or choose another run folder")
-    if (run_dir / "final.pt").exists():
-        raise ValueError(f"{run_dir} is already trained (final.pt exists); load it with load_or_train")
-    state = load_checkpoint(kept[-1]) if kept and resume else None
+    state, source = load_latest(kept) if kept and resume else (None, None)
     start = state["iteration"] if state else 0
     method, loader, batch, batches_per_epoch = _build(method_name, prepared, preset, seed, device, config, start)
-    expected = run_config(method, preset, prepared, seed, config.identity())
-    check_same_config(run_dir, expected)
     run_dir.mkdir(parents=True, exist_ok=True)
     info = {"prepared": str(prepared.resolve()), "device": describe_device(device), "torch": torch.__version__}
-    (run_dir / "config.json").write_text(json.dumps({**expected, "info": info}, indent=2))
+    atomic_write_text(run_dir / "config.json", json.dumps({**expected, "info": info}, indent=2))
 
     history, seconds = [], 0.0
     if state:
-        restore_checkpoint(method, state, batches_per_epoch, kept[-1])
+        restore_checkpoint(method, state, batches_per_epoch, source)
         history, seconds = state["history"], state["seconds"]
-        print(f"resuming {method_name} from iteration {start} ({kept[-1]})")
+        print(f"resuming {method_name} from iteration {start} ({source})")
 
     method.train()
     iterations = preset.iterations
@@ -179,17 +238,17 @@ def train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed:
             elapsed = seconds + time.perf_counter() - tic
             save_checkpoint(run_dir, method, iteration + 1, history, elapsed, config.keep_checkpoints,
                             batches_per_epoch)
-            (run_dir / "history.json").write_text(json.dumps(history))
+            atomic_write_text(run_dir / "history.json", json.dumps(history))
         if hasattr(progress, "set_postfix") and (iteration + 1) % 10 == 0:
             progress.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]}, refresh=False)
 
     seconds += time.perf_counter() - tic
     atomic_save({"method": method.state_dict(), "config": expected, "iterations": iterations}, run_dir / "final.pt")
-    (run_dir / "history.json").write_text(json.dumps(history))
+    atomic_write_text(run_dir / "history.json", json.dumps(history))
     done = {"iterations": iterations, "seconds": round(seconds, 2),  # training steps and checkpoints, all sessions
             "seconds_per_iteration": round(seconds / max(iterations, 1), 4), "device": describe_device(device),
             "resumed_from": start or None}
-    (run_dir / "summary.json").write_text(json.dumps(done, indent=2))
+    atomic_write_text(run_dir / "summary.json", json.dumps(done, indent=2))
     return method.eval()
 
 
@@ -218,18 +277,20 @@ def load_or_train(method_name: str, prepared: Path, preset: Preset, run_dir: Pat
         raise ValueError(f"on_config_change must be 'error' or 'retrain', got {on_config_change!r}")
     config = config or TrainConfig()
     run_dir = Path(run_dir)
-    device = device if isinstance(device, torch.device) else pick_device(device)
+    device = resolve_device(device)
     if (run_dir / "config.json").exists():
+        check_run_folder(run_dir)
         method = _build(method_name, prepared, preset, seed, device, config, 0)[0]
         expected = run_config(method, preset, prepared, seed, config.identity())
         differ = config_differences(run_dir, expected)
         if differ and on_config_change == "retrain":
             old = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-            run_dir.rename(old)
+            with run_lock(run_dir):  # not while another process trains into it
+                run_dir.rename(old)
             print(f"{run_dir} was trained with another configuration (differs in {differ}): moved to {old.name}")
         elif (run_dir / "final.pt").exists():
             check_same_config(run_dir, expected)
-            final = torch.load(run_dir / "final.pt", map_location=device, weights_only=True)
+            final = load_final(run_dir, expected, map_location=device)
             method.load_state_dict(final["method"])
             print(f"loaded {method_name} from {run_dir / 'final.pt'} ({final['iterations']} iterations)")
             return method.eval()
