@@ -98,7 +98,7 @@ def test_a_truncated_or_empty_nifti_is_named(phantom_copy, damage, match):
 def test_a_label_volume_or_a_ct_without_air_is_not_taken_for_a_ct(phantom_copy):
     image = phantom_copy / "btcv/img/img0001.nii.gz"
     shutil.copy(phantom_copy / "btcv/label/label0001.nii.gz", image)
-    with pytest.raises(ValueError, match=r"img0001.nii.gz holds only \d distinct values \[0.0, .*: this is a label "
+    with pytest.raises(ValueError, match=r"img0001.nii.gz holds only \d+ distinct values \[0.0, .*: this is a label "
                                          r"volume, not a CT image in HU"):
         load_btcv_case(phantom_copy / "btcv", 1)
     original = nib.load(str(phantom_copy / "btcv/img/img0002.nii.gz"))
