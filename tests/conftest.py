@@ -128,6 +128,13 @@ def ci_prepared(tmp_path_factory):
     return data.ensure_phantom_prepared(tmp_path_factory.mktemp("data"), PRESETS["ci"], seed=0, progress=False)
 
 
+@pytest.fixture(scope="session")
+def cpu_prepared_small(tmp_path_factory):
+    """A few subjects at the cpu preset's image sizes, from a phantom seed no notebook uses (seed 3)."""
+    small = PRESETS["cpu"].replace(n_ct=5, n_mr=5)
+    return data.ensure_phantom_prepared(tmp_path_factory.mktemp("data"), small, seed=3, progress=False)
+
+
 PHANTOM_SEED, PHANTOM_SIZE = 4, 32
 
 

@@ -130,6 +130,11 @@ class Method(nn.Module):
         """The network applied to MR at test time: (B, 1, H, W) in [0, 1] -> logits (B, n_classes, H, W)."""
         raise NotImplementedError(f"{type(self).__qualname__} must say which network segments at test time")
 
+    @property
+    def generator(self) -> nn.Module | None:
+        """The CT -> MR network behind ``translate`` (G, for figures and reference weights); None if there is none."""
+        return None
+
     def _need_setup(self) -> None:
         if not self.optimizers:
             raise RuntimeError(f"{type(self).__qualname__}: call setup(first_batch) before train_step")

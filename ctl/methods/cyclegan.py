@@ -66,6 +66,10 @@ class CycleGAN(Method):
     def segmenter(self) -> nn.Module:
         return self.unet
 
+    @property
+    def generator(self) -> nn.Module:
+        return self.translator.G_ct2mr
+
     def translate(self, ct: Tensor) -> Tensor:
         """CT (B, 1, H, W) in [0, 1] -> fake MR, same shape, in [0, 1] (eval mode and no_grad: the caller's)."""
         return self.translator.translate(ct)

@@ -83,6 +83,10 @@ class Ours(Method):
     def segmenter(self) -> nn.Module:
         return self.unet
 
+    @property
+    def generator(self) -> nn.Module:
+        return self.translator.G
+
     def translate(self, ct: torch.Tensor) -> torch.Tensor:
         """x^{s->t} = G(x^s): CT slices (B, 1, H, W) in [0, 1] rendered as MR (for figures and fidelity only)."""
         return self.translator.translate(ct)

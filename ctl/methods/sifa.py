@@ -124,6 +124,10 @@ class SIFA(Method):
     def segmenter(self) -> nn.Module:
         return self.unet
 
+    @property
+    def generator(self) -> nn.Module:
+        return self.G
+
     def translate(self, ct: Tensor) -> Tensor:
         """CT (B, 1, H, W) in [0, 1] -> fake MR G(ct), same shape, in [0, 1] (eval mode, no_grad: the caller's)."""
         return self.G(ct)

@@ -59,6 +59,10 @@ class TranslationOnly(Method):
         raise TypeError(f"{self.name!r} trains a CT -> MR translator only: it has no segmenter and is not a row of "
                         f"Table 1; use translate(ct)")
 
+    @property
+    def generator(self) -> nn.Module:
+        return self.translator.G
+
     def translate(self, ct: torch.Tensor) -> torch.Tensor:
         """x^{s->t} = G(x^s): CT slices (B, 1, H, W) in [0, 1] rendered as MR."""
         return self.translator.translate(ct)
