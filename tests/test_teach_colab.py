@@ -35,6 +35,9 @@ def test_the_install_is_pinned_to_the_release_and_the_address_is_in_one_place():
     elsewhere = [str(p.relative_to(ROOT)) for p in (ROOT / "ctl").rglob("*.py")
                  if "github.com/ctl-teaching" in p.read_text(encoding="utf-8") and p.name != "colab.py"]
     assert elsewhere == []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f'pip install "ctl[notebooks] @ git+{REPOSITORY}@{RELEASE}"' in readme
+    assert f"git clone --depth 1 --branch {RELEASE} {REPOSITORY} ctl-{RELEASE}" in readme
 
 
 def test_the_measured_cpu_time_of_the_series():
