@@ -3,6 +3,7 @@ package data (no module looks for files beside the checkout), the Makefile's cho
 itself is built here from the checkout; .ci/wheel_check installs one in a fresh environment and runs it."""
 import importlib.metadata
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -91,8 +92,10 @@ def test_the_wheel_holds_the_package_data_and_no_checkout_files(tmp_path):
 def _pip_line(**variables) -> str:
     """The line of `make venv` that installs torch, with make's variables set (a dry run: nothing runs)."""
     assignments = [f"{k}={v}" for k, v in variables.items()]
+    # not the variables of a make that runs these tests (`make test TORCH_INDEX=` passes them on in MAKEFLAGS)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "TORCH_INDEX")}
     out = subprocess.run(["make", "-n", "venv", "VENV=/nonexistent/venv", *assignments], capture_output=True,
-                         text=True, check=True, cwd=ROOT).stdout
+                         text=True, check=True, cwd=ROOT, env=env).stdout
     return next(line for line in out.splitlines() if "torch" in line)
 
 

@@ -95,7 +95,7 @@ def relative_costs(records: list[dict], reference: str = "ours") -> dict[str, fl
 def estimated_series_seconds(ours_seconds_per_iteration: float, preset: Preset, costs: dict[str, float],
                              methods: list[str]) -> float:
     """Training time of the series at ``preset``: each of ``methods`` (the series trains every method of Table 1,
-    ``ctl.evaluate.table_methods()``, in notebook 05; notebooks 01 and 04 reuse its run folders) for
+    ``ctl.evaluate.table_methods()``, once per seed: notebooks 01 and 04 some, notebook 05 the rest) for
     ``preset.iterations`` iterations and each seed of ``preset.seeds``, at ``costs[method]`` times the time of
     ``ours``. Data loading, evaluation and notebook 02's short translator runs are left out: the series takes
     somewhat longer.
