@@ -6,18 +6,23 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# The CPU build of torch. Override for a CUDA machine, e.g. make demo TORCH_SPEC="torch".
 TORCH_SPEC ?= torch==2.13.0
+# Without an NVIDIA GPU (no nvidia-smi, no /proc/driver/nvidia) torch comes from PyTorch's CPU index: the default
+# index's Linux x86-64 wheel is the CUDA build, gigabytes of CUDA libraries a laptop without a GPU never uses.
+# With one, from the default index (CUDA). Override either way: make demo TORCH_INDEX= (default index) or
+# TORCH_INDEX=https://download.pytorch.org/whl/cu126, and TORCH_SPEC="torch==2.13.0" for another version.
+HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/driver/nvidia && echo yes)
+TORCH_INDEX ?= $(if $(HAS_NVIDIA),,https://download.pytorch.org/whl/cpu)
 PRESET ?= cpu
 
-.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs bench clean
+.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs bench clean wheel-check
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e ".[notebooks,test]"
 	touch $@
 
@@ -45,8 +50,13 @@ sync: venv
 # Re-execute the notebooks and keep their outputs in the committed .ipynb (see README, "Notebooks in git").
 # ONLY="05_dice_assd_comparison" refreshes just the notebooks named.
 refresh-outputs: venv
-	$(PY) -c "from ctl.teach.series import refresh_outputs; refresh_outputs('$(PRESET)', only='$(ONLY)'.split())"
+	$(PY) -m ctl refresh-outputs --preset $(PRESET) $(if $(ONLY),--only $(ONLY))
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+
+# The package as a student gets it: the wheel built, installed (not editable) with its dependencies in a fresh
+# virtual environment, and run from an empty folder outside the checkout (.ci/wheel_check, run by .ci/run).
+wheel-check:
+	PYTHON=$(PYTHON) TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" bash .ci/wheel_check
 
 bench: venv
 	$(PY) benchmarks/run_all.py

@@ -1,4 +1,5 @@
-"""Time every notebook of the series at one preset; writes benchmarks/results/notebook_times_<preset>.json.
+"""Time every notebook of the series at one preset; writes ctl/teach/measured/notebook_times_<preset>.json
+(package data: notebook 00's table reads it, also from an installed wheel).
 
 Usage: python benchmarks/notebook_times.py --preset cpu
 Notebook 00 reads these files for its runtime table. Run on an otherwise idle machine; the JSON records the
@@ -16,7 +17,8 @@ import torch
 
 from ctl.teach.series import run_series
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# package data of the checkout this script sits in: an installed ctl reads it from there (ctl.teach.measurements)
+RESULTS = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"
 
 
 def main() -> None:
@@ -26,7 +28,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "data"
-        records = run_series(args.preset, Path(tmp) / "out", data_dir=data, run_dir=Path(tmp) / "run")
+        records = run_series(args.preset, Path(tmp) / "out", data_dir=data, run_dir=Path(tmp) / "run",
+                             notebook_dir=Path(__file__).resolve().parents[1] / "notebooks")
     record = {"preset": args.preset, "date": date.today().isoformat(), "machine": platform.processor() or
               platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "cuda": torch.cuda.is_available(), "notebooks": records,

@@ -1,7 +1,7 @@
 """Time one training iteration of each method at each preset: iterations/s and peak memory.
 
 Usage: python benchmarks/training_step.py [--presets ci cpu] [--methods source_only oracle ours] [--steps 10]
-Writes benchmarks/results/training_step_<device>.json.
+Writes ctl/teach/measured/training_step_<device>.json (package data: notebook 04 and the Colab setup read it).
 
 Each (preset, method) pair runs in its own subprocess, so that its peak memory is its own: on CUDA the peak of
 ``torch.cuda.max_memory_allocated`` (tensors only), on CPU the process's maximum resident set size (everything:
@@ -25,7 +25,8 @@ from ctl.device import Amp, pick_device
 from ctl.methods import METHODS, method_class
 from ctl.presets import PRESETS
 
-RESULTS = Path(__file__).resolve().parent / "results"
+# package data of the checkout this script sits in: an installed ctl reads it from there (ctl.teach.measurements)
+RESULTS = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"
 
 
 def random_batch(preset, device: torch.device, generator: torch.Generator) -> dict[str, torch.Tensor]:

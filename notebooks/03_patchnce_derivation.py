@@ -29,15 +29,21 @@
 # - why the features pass through a small MLP head $F$ with L2 normalisation before the loss.
 
 # %% [markdown]
-# **Setup.** On Colab the next cell installs `ctl` (it keeps Colab's own torch); everywhere else it does nothing.
+# **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
+# which preset fits the runtime and, with `USE_DRIVE = True`, keeps `RUN_DIR` on Google Drive so that training
+# resumes after a lost runtime; everywhere else it does nothing.
 
 # %%
 import subprocess
 import sys
 
+USE_DRIVE = False  # Colab only: True keeps RUN_DIR on your Google Drive, so training resumes after a lost runtime
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "ctl @ git+https://github.com/ctl-teaching/ctl"], check=True)
+                    "ctl @ git+https://github.com/ctl-teaching/ctl@v0.1.0"], check=True)
+    from ctl.teach.colab import colab_setup
+
+    colab_setup(use_drive=USE_DRIVE)
 
 # %% tags=["parameters"]
 PRESET = "cpu"  # ci, cpu, gpu or paper; the environment variable CTL_PRESET overrides it

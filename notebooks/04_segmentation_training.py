@@ -29,15 +29,21 @@
 # - reading the outcome: loss curves, predictions on MR test slices, 2D and 3D Dice per organ.
 
 # %% [markdown]
-# **Setup.** On Colab the next cell installs `ctl` (it keeps Colab's own torch); everywhere else it does nothing.
+# **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
+# which preset fits the runtime and, with `USE_DRIVE = True`, keeps `RUN_DIR` on Google Drive so that training
+# resumes after a lost runtime; everywhere else it does nothing.
 
 # %%
 import subprocess
 import sys
 
+USE_DRIVE = False  # Colab only: True keeps RUN_DIR on your Google Drive, so training resumes after a lost runtime
 if "google.colab" in sys.modules:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "ctl @ git+https://github.com/ctl-teaching/ctl"], check=True)
+                    "ctl @ git+https://github.com/ctl-teaching/ctl@v0.1.0"], check=True)
+    from ctl.teach.colab import colab_setup
+
+    colab_setup(use_drive=USE_DRIVE)
 
 # %% tags=["parameters"]
 PRESET = "cpu"  # ci, cpu, gpu or paper; the environment variable CTL_PRESET overrides it
@@ -213,7 +219,9 @@ plt.show()
 # checkpoints every `preset.checkpoint_every` iterations, and `final.pt`.
 #
 # **Stopping and resuming.** Interrupt the next cell (or lose the Colab session) and run it again: each
-# method continues from its last checkpoint. The checkpoint stores every network, both optimizers, every
+# method continues from its last checkpoint. On Colab the runtime's disk is lost with the session: set
+# `USE_DRIVE = True` in the setup cell at the top before training, so that `RUN_DIR` lies on Google Drive.
+# The checkpoint stores every network, both optimizers, every
 # random-number generator, and the loss history; the data order is a function of the seed and the iteration
 # alone. On a CPU the resumed run repeats the uninterrupted run's losses exactly (`tests/test_training_loop.py`
 # checks this), as long as the number of CPU threads is the same (a different thread count sums in another
@@ -474,10 +482,8 @@ print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.pre
 # programs were running and the times are too long.
 
 # %%
-import json
-from pathlib import Path
-
 from ctl.presets import PRESETS
+from ctl.teach.measurements import read_records
 
 rows = ["| preset | image (px) | batch | generator ngf x blocks | patches per layer | U-Net base x depth "
         "| iterations |", "|---|---|---|---|---|---|---|"]
@@ -486,11 +492,9 @@ for p in [ctx.preset] + ([PRESETS["gpu"]] if ctx.preset.name != "gpu" else []):
                 f"{p.unet_base} x {p.unet_depth} | {p.iterations} |")
 display(Markdown("\n".join(rows)))
 
-bench = Path("../benchmarks/results")
 rows = ["| device (date, load average) | preset | method | iterations / s | peak memory (MB) | training time (min) |",
         "|---|---|---|---|---|---|"]
-for path in sorted(bench.glob("training_step_*.json")):
-    record = json.loads(path.read_text())
+for record in read_records("training_step"):  # shipped with ctl (ctl/teach/measured/), also on Colab
     where = f"{record['device']} ({record['date']}, load {max(record.get('load_average_1min', [float('nan')])):.1f})"
     for r in record["results"]:
         rows.append(f"| {where} | {r['preset']} | `{r['method']}` | {r['iterations_per_s']:.2f} | "

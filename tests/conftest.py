@@ -9,13 +9,20 @@
 - A second process holding a run folder's lock: ``hold_run_lock``.
 - Evaluation with known answers: ``scored_prepared`` (a hand-made prepared folder), ``LabelReader`` (a segmenter
   that reads the label written into the image), ``Reader`` and the ``reader`` fixture, ``organs``, ``SPACING``.
+- Downloads and archives: ``phantom_zips`` (``written_phantom`` zipped as ``RawData.zip`` and
+  ``CHAOS_Train_Sets.zip`` are laid out, with members that must be left in the archive), ``http_server`` (a real
+  HTTP server on 127.0.0.1 with Range support, that can break a response or ignore ranges).
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+import zipfile
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -404,3 +411,72 @@ def subjects():
         tissue, label = voxelise(anatomy, grid)
         out.append((anatomy, grid, tissue, label, render_ct(tissue, grid, rng), render_mr(tissue, grid, rng)))
     return out
+
+
+# --- downloads and archives ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def phantom_zips(written_phantom, tmp_path_factory):
+    """``written_phantom`` zipped in the layouts of the real archives: ``RawData.zip`` (RawData/Training/img and
+    label, plus a Testing/ volume that must stay in the archive) and ``CHAOS_Train_Sets.zip`` (Train_Sets/MR/<id>/
+    T2SPIR, plus T1DUAL and CT files that must stay in it). Returns (btcv zip, chaos zip)."""
+    out = tmp_path_factory.mktemp("zips")
+    btcv, chaos = out / "RawData.zip", out / "CHAOS_Train_Sets.zip"
+    with zipfile.ZipFile(btcv, "w") as zf:
+        for path in sorted((written_phantom / "btcv").rglob("*.nii.gz")):
+            zf.write(path, f"RawData/Training/{path.relative_to(written_phantom / 'btcv').as_posix()}")
+        zf.write(written_phantom / "btcv/img/img0001.nii.gz", "RawData/Testing/img/img0061.nii.gz")
+    with zipfile.ZipFile(chaos, "w") as zf:
+        for path in sorted((written_phantom / "chaos").rglob("*")):
+            if path.is_file():
+                zf.write(path, f"Train_Sets/{path.relative_to(written_phantom / 'chaos').as_posix()}")
+        zf.writestr("Train_Sets/MR/1/T1DUAL/DICOM_anon/InPhase/IMG-0001-00001.dcm", b"not used")
+        zf.writestr("Train_Sets/CT/1/DICOM_anon/i0000,0000b.dcm", b"not used")
+    return btcv, chaos
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 in a thread: ``(base_url, state)``. Put bytes in ``state["files"][name]``;
+    ``state["cut_after"] = n`` sends only n bytes of the next response's body and closes the connection (an
+    interrupted download); ``state["ignore_range"] = True`` answers every request with the whole file (200);
+    ``state["ranges"]`` records each request's Range header (None without)."""
+    state = {"files": {}, "cut_after": None, "ignore_range": False, "ranges": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+        def do_GET(self):
+            data = state["files"].get(self.path.lstrip("/").split("?")[0])
+            asked = self.headers.get("Range")
+            state["ranges"].append(asked)
+            if data is None:
+                self.send_error(404)
+                return
+            start = 0
+            if asked and not state["ignore_range"]:
+                start = int(re.fullmatch(r"bytes=(\d+)-", asked).group(1))
+                if start >= len(data):
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(data)}")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            else:
+                self.send_response(200)
+            body = data[start:]
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            self.end_headers()
+            cut, state["cut_after"] = state["cut_after"], None
+            self.wfile.write(body if cut is None else body[:cut])
+            self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)

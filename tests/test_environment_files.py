@@ -1,4 +1,5 @@
-"""pyproject.toml, environment.yml and binder/requirements.txt must name the same runtime packages."""
+"""pyproject.toml, environment.yml and binder/requirements.txt must name the same packages; Binder pins every
+package exactly (CPU torch); the version number has one source."""
 import re
 import tomllib
 from pathlib import Path
@@ -12,11 +13,12 @@ def _name(requirement: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _pyproject() -> tuple[set[str], set[str]]:
+def _pyproject() -> tuple[set[str], set[str], set[str]]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = {_name(r) for r in project["dependencies"]}
     notebooks = {_name(r) for r in project["optional-dependencies"]["notebooks"]}
-    return runtime, notebooks
+    test = {_name(r) for r in project["optional-dependencies"]["test"]}
+    return runtime, notebooks, test
 
 
 def _environment_yml() -> set[str]:
@@ -30,9 +32,13 @@ def _environment_yml() -> set[str]:
     return names
 
 
-def _binder() -> set[str]:
+def _binder_lines() -> list[str]:
     lines = (ROOT / "binder" / "requirements.txt").read_text().splitlines()
-    return {_name(l) for l in lines if l.strip() and not l.startswith(("#", "-"))}
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "-"))]
+
+
+def _binder() -> set[str]:
+    return {_name(line) for line in _binder_lines()}
 
 
 def test_name_normalisation():
@@ -41,19 +47,24 @@ def test_name_normalisation():
     assert _name("Foo_Bar.baz[extra]>=1") == "foo-bar-baz"
 
 
-def test_environment_yml_matches_pyproject():
-    runtime, notebooks = _pyproject()
-    assert _environment_yml() == runtime | notebooks
+def test_environment_yml_matches_pyproject_with_the_test_extra():
+    runtime, notebooks, test = _pyproject()
+    assert _environment_yml() == runtime | notebooks | test
 
 
-def test_binder_matches_pyproject():
-    runtime, notebooks = _pyproject()
-    assert _binder() == runtime | notebooks
+def test_binder_pins_pyproject_packages_and_what_they_pull_in():
+    runtime, notebooks, test = _pyproject()
+    assert runtime | notebooks <= _binder()
+    assert not (test - runtime - notebooks) & _binder(), "Binder runs the notebooks, not the tests"
+    unpinned = [line for line in _binder_lines() if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][0-9A-Za-z.+]*", line)]
+    assert unpinned == [], "every Binder requirement is pinned with ==, so that a rebuild gives the same environment"
+    assert len(_binder_lines()) == len(_binder()), "a package pinned twice"
 
 
 def test_binder_uses_cpu_torch_and_installs_the_package():
     requirements = (ROOT / "binder" / "requirements.txt").read_text()
-    assert "whl/cpu" in requirements
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in requirements.splitlines()
+    assert [line for line in _binder_lines() if _name(line) == "torch"] == ["torch==2.13.0+cpu"]
     post_build = ROOT / "binder" / "postBuild"
     assert post_build.stat().st_mode & 0o111, "binder/postBuild must be executable"
     assert "pip install --no-deps -e ." in post_build.read_text()

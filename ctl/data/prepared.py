@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ctl.data.archives import is_zip, unpacked
 from ctl.data.btcv import find_btcv_root, list_btcv_cases, load_btcv_case, load_nifti_image
 from ctl.data.chaos import find_chaos_root, list_chaos_cases, load_chaos_case
 from ctl.data.folders import building
@@ -108,7 +109,9 @@ def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, si
     ``out_dir`` may be new, empty, or a prepared folder made by ``prepare`` (which is then replaced); anything
     else is refused (``ctl.data.folders``), as are the current folder and a folder holding the input data.
     ``paired_dir`` (the phantom's ``paired_mr`` folder) adds each CT subject's MR rendering, for evaluation only.
-    The folder is built under ``<out_dir>.ctl-partial`` and moved into place when complete; an error removes it.
+    The folder is built under ``<out_dir>.ctl-partial`` and moved into place when complete; an error removes it. ``btcv_dir`` and
+    ``chaos_dir`` may also be the zip archives as downloaded (``RawData.zip``, ``CHAOS_Train_Sets.zip``): the
+    files used are extracted into a temporary folder beside ``out_dir``, removed afterwards (``ctl.data.archives``).
 
     Raises:
         FileNotFoundError, ValueError: from the loaders (each names the file and what to do), a bad ``split``,
@@ -117,6 +120,14 @@ def prepare(btcv_dir: Path | str, chaos_dir: Path | str, out_dir: Path | str, si
     """
     if split not in ("random", "sifa"):
         raise ValueError(f"split must be 'random' or 'sifa', got {split!r}")
+    if is_zip(btcv_dir) or is_zip(chaos_dir):  # read the archives: same preparation on their used members
+        archives = {f"{kind}_dir": str(Path(path).resolve())  # provenance: the archive, not the temporary folder
+                    for kind, path in (("btcv", btcv_dir), ("chaos", chaos_dir)) if is_zip(path)}
+        with unpacked(btcv_dir, "btcv", Path(out_dir).parent) as btcv, \
+                unpacked(chaos_dir, "chaos", Path(out_dir).parent) as chaos:
+            return prepare(btcv, chaos, out_dir, size, paired_dir=paired_dir, split=split, seed=seed,
+                           test_fraction=test_fraction, ct_window=ct_window, mr_percentiles=mr_percentiles,
+                           extra_meta={**(extra_meta or {}), **archives}, progress=progress)
     btcv_root, chaos_root = find_btcv_root(btcv_dir), find_chaos_root(chaos_dir)
     ct_numbers, mr_numbers = list_btcv_cases(btcv_root), list_chaos_cases(chaos_root)
     inputs = [btcv_dir, chaos_dir, btcv_root, chaos_root] + ([paired_dir] if paired_dir is not None else [])

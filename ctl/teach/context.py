@@ -2,10 +2,15 @@
 
 Used by every notebook in ``notebooks/`` (the cell right after ``parameters``). Results and figures a notebook
 records here are what ``make demo`` collects into the run's summary (``ctl.teach.series``).
+
+The environment variable ``CTL_RUN_DIR`` overrides the notebook's ``RUN_DIR``, as ``CTL_PRESET`` overrides its
+``PRESET``: the Colab setup cell sets it to a folder on Google Drive when asked (``ctl.teach.colab``), so that a
+run survives a lost runtime.
 """
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +21,8 @@ from ctl.data import check_data_source
 from ctl.device import describe_device, pick_device
 from ctl.presets import Preset, get_preset
 from ctl.training import seed_everything
+
+RUN_DIR_ENV_VAR = "CTL_RUN_DIR"
 
 
 @dataclass
@@ -65,6 +72,10 @@ def setup_notebook(notebook: str, preset: str, data_source: str, data_dir: str, 
         ValueError: for an unknown preset or data source.
     """
     check_data_source(data_source, name="DATA_SOURCE")
+    override = os.environ.get(RUN_DIR_ENV_VAR, "").strip()
+    if override and override != run_dir:
+        print(f"{RUN_DIR_ENV_VAR}={override} overrides RUN_DIR {run_dir!r}")
+        run_dir = override
     chosen = get_preset(preset)
     if data_source == "phantom" and chosen.data_source == "real":
         print(f"note: preset {chosen.name!r} is meant for real data; running it on the phantom")

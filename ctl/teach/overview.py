@@ -1,13 +1,10 @@
 """Helpers of ``00_overview.ipynb``: the map of the notebook series and the pipeline figure of the paper."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-TIMES_DIR = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+from ctl.teach.measurements import read_records
 
 # (notebook, what it teaches)
 SERIES = (
@@ -20,27 +17,26 @@ SERIES = (
 )
 
 
-def measured_times() -> dict[str, dict[str, float]]:
-    """Seconds per notebook per preset, from ``benchmarks/results/notebook_times_<preset>.json`` (measured by
-    ``benchmarks/notebook_times.py``); presets never measured are absent."""
+def measured_times(records: list[dict] | None = None) -> dict[str, dict[str, float]]:
+    """Seconds per notebook per preset, from the package's ``measured/notebook_times_<preset>.json`` (measured
+    by ``benchmarks/notebook_times.py``; ``records`` instead, if given); presets never measured are absent."""
     times: dict[str, dict[str, float]] = {}
-    for path in sorted(TIMES_DIR.glob("notebook_times_*.json")):
-        record = json.loads(path.read_text())
+    for record in read_records("notebook_times") if records is None else records:
         for row in record["notebooks"]:
             times.setdefault(row["notebook"].removesuffix(".ipynb"), {})[record["preset"]] = row["seconds"]
     return times
 
 
-def series_table(present: set[str] | None = None) -> str:
-    """A markdown table: notebook, what it teaches, measured minutes per preset ("-" where not measured)."""
-    times = measured_times()
+def series_table(times: dict[str, dict[str, float]] | None = None) -> str:
+    """A markdown table: notebook, what it teaches, measured minutes per preset ("-" where not measured); every
+    row has as many cells as the header, also when no preset was measured (then only two columns)."""
+    times = measured_times() if times is None else times
     presets = sorted({p for row in times.values() for p in row}, key=["ci", "cpu", "gpu", "paper"].index)
-    head = "| notebook | teaches | " + " | ".join(f"{p} (min)" for p in presets) + " |"
-    lines = [head, "|" + "---|" * (2 + len(presets))]
+    lines = ["| " + " | ".join(["notebook", "teaches"] + [f"{p} (min)" for p in presets]) + " |",
+             "|" + "---|" * (2 + len(presets))]
     for name, teaches in SERIES:
-        status = "" if present is None or name in present else " (not written yet)"
         cells = [f"{times[name][p] / 60:.1f}" if p in times.get(name, {}) else "-" for p in presets]
-        lines.append(f"| `{name}`{status} | {teaches} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join([f"`{name}`", teaches] + cells) + " |")
     return "\n".join(lines)
 
 

@@ -1,31 +1,87 @@
-"""Execute the notebook series in order with papermill: the engine of ``make demo`` and ``make test``.
+"""Execute the notebook series in order with papermill: the engine of ``ctl demo``, ``make test`` and
+``ctl refresh-outputs``.
 
-``python -m ctl run-notebooks --preset ci --out build/notebooks`` (tests) and ``python -m ctl demo`` (main job)
-both end here. A notebook that raises stops the series with the notebook and the failing cell named.
+``ctl run-notebooks --preset ci --out build/notebooks`` (tests) and ``ctl demo`` (main job) both end here. The
+series is found explicitly (``--notebooks DIR``, else ``./notebooks``): an installed ctl never assumes it sits in a
+checkout. While a notebook runs, the terminal shows which cell runs (its section heading and first line) and the
+kernel's own output as it comes, the training loop's progress lines included (``CTL_PROGRESS=lines``: one line
+per 5 % with the rate and the time left). A notebook that raises stops the series with the notebook and the
+failing cell named; a missing ``[notebooks]`` extra is reported before anything runs.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, TextIO
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from ctl.teach.colab import RELEASE, REPOSITORY
+from ctl.training.loop import PROGRESS_ENV_VAR
 
-
-def notebook_paths(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """The series in reading order: ``NN_name.ipynb`` sorted by its number."""
-    paths = sorted(p for p in notebook_dir.glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {notebook_dir}")
-    return paths
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+NOTEBOOK_TOOLS = ("papermill", "nbformat", "nbclient", "ipykernel")  # what executing a notebook needs
+GET_NOTEBOOKS = (f"git clone --depth 1 --branch {RELEASE} {REPOSITORY} ctl-{RELEASE}   "
+                 f"(then pass --notebooks ctl-{RELEASE}/notebooks)")
 
 
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names the notebook, the cell and the error."""
+
+
+class NotebooksNotFound(FileNotFoundError):
+    """No notebook series where it was looked for; the message says how to get it."""
+
+
+class MissingExtra(RuntimeError):
+    """The packages that execute notebooks (ctl's ``[notebooks]`` extra) are not installed."""
+
+
+def notebook_paths(notebook_dir: Path) -> list[Path]:
+    """The series in reading order: ``NN_name.ipynb`` in ``notebook_dir`` sorted by its number.
+
+    Raises:
+        NotebooksNotFound: ``notebook_dir`` holds none.
+    """
+    paths = sorted(Path(notebook_dir).glob(NOTEBOOK_GLOB))
+    if not paths:
+        raise NotebooksNotFound(f"no notebooks named NN_*.ipynb in {notebook_dir}; the series of this version "
+                                f"of ctl: {GET_NOTEBOOKS}")
+    return paths
+
+
+def locate_notebooks(requested: Path | str | None = None, cwd: Path | None = None) -> Path:
+    """The folder of the series: ``requested`` (``--notebooks``), else ``./notebooks`` when it holds the series.
+
+    Raises:
+        NotebooksNotFound: nothing there; the message says how to get the notebooks of this version.
+    """
+    if requested is not None:
+        folder = Path(requested).expanduser().resolve()
+        notebook_paths(folder)
+        return folder
+    folder = (cwd or Path.cwd()) / "notebooks"
+    if sorted(folder.glob(NOTEBOOK_GLOB)):
+        return folder.resolve()
+    raise NotebooksNotFound(f"no notebook series here ({folder} has no NN_*.ipynb). Pass --notebooks DIR (the "
+                            f"notebooks/ folder of a checkout), or get the series of this version of ctl: "
+                            f"{GET_NOTEBOOKS}")
+
+
+def require_notebook_tools() -> None:
+    """Check that the packages executing notebooks are installed, before any notebook starts.
+
+    Raises:
+        MissingExtra: naming the missing packages and the install command.
+    """
+    missing = [name for name in NOTEBOOK_TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtra(f"running the notebooks needs {', '.join(missing)}, from ctl's [notebooks] extra: "
+                           f"pip install \"ctl[notebooks] @ git+{REPOSITORY}@{RELEASE}\" (in a checkout: "
+                           f"pip install -e \".[notebooks]\"), then run the command again")
 
 
 def _source_cell(executed: Path, index: int) -> tuple[int, str]:
@@ -40,47 +96,111 @@ def _source_cell(executed: Path, index: int) -> tuple[int, str]:
     return index - injected + 1, first_line
 
 
-def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s: int, env_preset: str) -> Path:
-    """Run one notebook with papermill into ``out_dir``; stdout/stderr go to ``<name>.stdout/.stderr.txt``."""
-    import papermill  # here, not at the top: the [notebooks] extra may be missing where ctl is only imported
+class Echo:
+    """A text file that also shows what is written to it on ``terminal``, line by line, indented: the
+    kernel's stdout or stderr as papermill streams it. A carriage return (a progress bar redrawing its line)
+    ends a line as a newline does, so that a log shows one line per redraw instead of a garbled one."""
+
+    def __init__(self, file: TextIO, terminal: TextIO, prefix: str = "    "):
+        self.file, self.terminal, self.prefix, self._partial = file, terminal, prefix, ""
+
+    def write(self, text: str) -> int:
+        self.file.write(text)
+        *complete, self._partial = (self._partial + text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for line in complete:
+            if line.strip():
+                self.terminal.write(f"{self.prefix}{line.rstrip()}\n")
+        self.terminal.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.file.flush()
+        self.terminal.flush()
+
+    def close_line(self) -> None:
+        """Show a last line that never got its newline."""
+        if self._partial.strip():
+            self.terminal.write(f"{self.prefix}{self._partial.rstrip()}\n")
+        self._partial = ""
+
+
+def cell_announcer(total: int, terminal: TextIO):
+    """An nbclient ``on_cell_start`` hook that prints each code cell as it starts: its number among all
+    ``total`` cells of the source notebook (papermill's injected-parameters cell not counted, as in failure
+    messages), the section it belongs to (the last markdown heading) and its first line."""
+    state = {"number": 0, "section": ""}
+
+    def announce(cell, cell_index, **_):
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            return
+        state["number"] += 1
+        lines = [line.strip() for line in cell.source.splitlines() if line.strip()]
+        if cell.cell_type == "markdown":
+            headings = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
+            state["section"] = headings[-1] if headings else state["section"]
+        elif cell.cell_type == "code" and lines:
+            section = f" [{state['section'][:50]}]" if state["section"] else ""
+            terminal.write(f"  cell {state['number']}/{total}{section}: {lines[0][:70]}\n")
+            terminal.flush()
+
+    return announce
+
+
+def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s: int, env_preset: str,
+                     terminal: TextIO | None = None) -> Path:
+    """Run one notebook with papermill into ``out_dir``; stdout/stderr go to ``<name>.stdout/.stderr.txt`` and,
+    as they come, to ``terminal`` (default: this process's stdout) together with each code cell as it starts."""
+    import nbformat  # here, not at the top: the [notebooks] extra may be missing where ctl is only imported
+    import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    terminal = terminal or sys.stdout
     out_dir.mkdir(parents=True, exist_ok=True)
     out_path = out_dir / path.name
     os.environ["CTL_PRESET"] = env_preset  # the kernel inherits it: same preset as the parameters say
+    os.environ[PROGRESS_ENV_VAR] = "lines"  # the training loop prints plain progress lines (streamed, below)
     os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend embeds the figures in the executed copy
-    with open(out_dir / f"{path.stem}.stdout.txt", "w") as stdout, \
-            open(out_dir / f"{path.stem}.stderr.txt", "w") as stderr:
+    total = len(nbformat.read(path, as_version=4).cells)
+    with open(out_dir / f"{path.stem}.stdout.txt", "w") as stdout_file, \
+            open(out_dir / f"{path.stem}.stderr.txt", "w") as stderr_file:
+        stdout, stderr = Echo(stdout_file, terminal), Echo(stderr_file, terminal)
         try:
             papermill.execute_notebook(
                 str(path), str(out_path), parameters=parameters, cwd=str(path.parent),
                 execution_timeout=cell_timeout_s, progress_bar=False, stdout_file=stdout, stderr_file=stderr,
-                kernel_name="python3",
+                kernel_name="python3", on_cell_start=cell_announcer(total, terminal),
             )
         except PapermillExecutionError as err:
             number, first_line = _source_cell(out_path, err.cell_index)
             raise NotebookFailed(
                 f"{path.name} failed in cell {number} (counting all cells from 1; it starts `{first_line}`): "
-                f"{err.ename}: {err.evalue}\n  executed copy: {out_path}\n  stderr: {stderr.name}"
+                f"{err.ename}: {err.evalue}\n  executed copy: {out_path}\n  stderr: {stderr_file.name}"
             ) from None
+        finally:
+            stdout.close_line()
+            stderr.close_line()
     return out_path
 
 
-def run_series(preset: str, out_dir: Path, data_dir: Path, run_dir: Path, seed: int = 0,
+def run_series(preset: str, out_dir: Path, data_dir: Path, run_dir: Path, notebook_dir: Path, seed: int = 0,
                cell_timeout_s: int = 900, only: list[str] | None = None) -> list[dict]:
-    """Execute every notebook in order; return one record (name, seconds) per notebook.
+    """Execute every notebook of ``notebook_dir`` in order; return one record (name, seconds) per notebook.
 
-    ``data_dir`` and ``run_dir`` are made absolute here: each notebook runs with ``notebooks/`` as its working
-    directory, where a relative path would point somewhere else than the caller meant."""
+    ``data_dir`` and ``run_dir`` are made absolute here: each notebook runs with its own folder as working
+    directory, where a relative path would point somewhere else than the caller meant.
+
+    Raises:
+        MissingExtra, NotebooksNotFound: before any notebook runs. NotebookFailed: a notebook raised.
+    """
+    require_notebook_tools()
     data_dir, run_dir = Path(data_dir).resolve(), Path(run_dir).resolve()
+    paths = [p for p in notebook_paths(notebook_dir) if not only or any(key in p.name for key in only)]
     records = []
-    for path in notebook_paths():
-        if only and not any(key in path.name for key in only):
-            continue
+    for number, path in enumerate(paths, start=1):
         params = {"PRESET": preset, "DATA_SOURCE": "phantom", "DATA_DIR": str(data_dir),
                   "RUN_DIR": str(run_dir), "SEED": seed}
         start = time.perf_counter()
-        print(f"running {path.name} (preset {preset}) ...", flush=True)
+        print(f"[{number}/{len(paths)}] {path.name} (preset {preset})", flush=True)
         execute_notebook(path, out_dir, params, cell_timeout_s, env_preset=preset)
         seconds = time.perf_counter() - start
         print(f"  done in {seconds:.0f} s", flush=True)
@@ -117,33 +237,40 @@ def write_summary(run_dir: Path, preset: str, records: list[dict]) -> tuple[Path
     return json_path, md_path
 
 
-def refresh_outputs(preset: str, cell_timeout_s: int = 1800, only: Iterable[str] = ()) -> None:
+def refresh_outputs(preset: str, notebook_dir: Path, cell_timeout_s: int = 1800, only: Iterable[str] = ()) -> None:
     """Execute every committed notebook in place on a fresh kernel, in order, with its own default parameters
     and ``CTL_PRESET=preset``, so that ``notebooks/*.ipynb`` carry the outputs of a real run (``make
-    refresh-outputs``). No parameters are injected, so each notebook stays paired with its jupytext script.
-    ``only``: notebook stems (e.g. "05_dice_assd_comparison") to refresh instead of all of them."""
+    refresh-outputs``, ``ctl refresh-outputs``). No parameters are injected, so each notebook stays paired with
+    its jupytext script. ``only``: notebook stems (e.g. "05_dice_assd_comparison") to refresh instead of all.
+
+    Raises:
+        MissingExtra, NotebooksNotFound: before any notebook runs. ValueError: ``only`` names no notebook.
+    """
+    require_notebook_tools()
     import nbformat  # here, not at the top: the [notebooks] extra may be missing where ctl is only imported
     from nbclient import NotebookClient
 
     os.environ["CTL_PRESET"] = preset
     os.environ.pop("MPLBACKEND", None)
-    paths = notebook_paths()
+    paths = notebook_paths(notebook_dir)
     unknown = set(only) - {p.stem for p in paths}
     if unknown:
         raise ValueError(f"no notebook called {sorted(unknown)}; choose from {[p.stem for p in paths]}")
     for path in [p for p in paths if not only or p.stem in only]:
         print(f"refreshing {path.name} at preset {preset} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=cell_timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(nb, timeout=cell_timeout_s, kernel_name="python3", on_cell_start=cell_announcer(
+            len(nb.cells), sys.stdout), resources={"metadata": {"path": str(path.parent)}}).execute()
         nbformat.write(nb, path)
 
 
-def demo(preset: str = "cpu", runs_root: Path = REPO_ROOT / "runs", data_dir: Path = REPO_ROOT / "data",
+def demo(notebook_dir: Path, preset: str = "cpu", runs_root: Path = Path("runs"), data_dir: Path = Path("data"),
          seed: int = 0) -> Path:
-    """The main job: run the whole series into ``runs/<timestamp>/`` and write its summary."""
-    run_dir = runs_root / datetime.now().strftime("%Y%m%d-%H%M%S")
-    records = run_series(preset, run_dir / "notebooks", data_dir=data_dir, run_dir=run_dir, seed=seed)
+    """The main job: run the whole series of ``notebook_dir`` into ``runs_root/<timestamp>/`` and write its
+    summary (relative folders are taken from the current directory)."""
+    run_dir = Path(runs_root).resolve() / datetime.now().strftime("%Y%m%d-%H%M%S")
+    records = run_series(preset, run_dir / "notebooks", data_dir=data_dir, run_dir=run_dir,
+                         notebook_dir=notebook_dir, seed=seed)
     _, md_path = write_summary(run_dir, preset, records)
     print(f"\nresults are in {run_dir}\n  summary: {md_path}\n  executed notebooks: {run_dir / 'notebooks'}")
     return run_dir

@@ -29,6 +29,8 @@ then decays it linearly towards zero (``lr_factor``), which also settles the adv
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +39,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
+from tqdm.std import tqdm as plain_tqdm
 
 from ctl import data
 from ctl.device import Amp, describe_device, pick_device
@@ -252,9 +255,18 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
     return method.eval()
 
 
+# "lines": progress as plain text lines (set by ctl.teach.series, which streams a notebook kernel's output to a log)
+PROGRESS_ENV_VAR = "CTL_PROGRESS"
+
+
 def _progress(iterable, total: int, start: int, name: str, enabled: bool):
+    """A live tqdm bar (a widget in a notebook); in a log (``CTL_PROGRESS=lines``, or stderr not a terminal
+    outside a notebook kernel) one plain line per 5 % of the iterations with the rate and the time left."""
     if not enabled:
         return iterable
+    if os.environ.get(PROGRESS_ENV_VAR) == "lines" or ("ipykernel" not in sys.modules and not sys.stderr.isatty()):
+        return plain_tqdm(iterable, total=total, initial=start, desc=name, mininterval=0,
+                          miniters=max(1, total // 20), ascii=True, file=sys.stderr)
     return tqdm(iterable, total=total, initial=start, desc=name, mininterval=2.0, leave=True)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ from ctl.presets import Preset, get_preset
 from ctl.training.loop import load_or_train
 from ctl.training.runs import load_history, read_run_config, read_summary
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"  # package data
+REFERENCE_DIR = Path(str(files("ctl") / "reference"))  # package data (the checkout's ctl/reference when editable)
 # Preset fields that decide the networks' shapes and the data: reference weights fit only where these agree.
 SHAPE_FIELDS = ("image_size", "phantom_size", "ngf", "n_blocks", "ndf", "nce_layers", "num_patches", "mlp_width",
                 "unet_base", "unet_depth")
