@@ -36,6 +36,7 @@ class Preset:
     ngf: int  # generator base width (reference: 64)
     n_blocks: int  # residual blocks in the generator (reference: 9 at 256x256)
     ndf: int  # discriminator base width (reference: 64)
+    disc_norm: str  # normalisation of the PatchGANs' hidden layers: "instance" (reference) or "none"
     nce_layers: tuple[str, ...]  # generator encoder layers used by PatchNCE (CUT uses 5)
     num_patches: int  # patches sampled per layer and image for PatchNCE (CUT: 256)
     nce_tau: float  # InfoNCE temperature (CUT: 0.07)
@@ -60,7 +61,7 @@ PRESETS: dict[str, Preset] = {
     "ci": Preset(
         name="ci",
         image_size=48, phantom_size=48, n_ct=5, n_mr=5, test_fraction=0.2,  # 4 train + 1 test per domain
-        ngf=8, n_blocks=2, ndf=8, nce_layers=("input", "stem", "down1", "res0"),
+        ngf=8, n_blocks=2, ndf=8, disc_norm="instance", nce_layers=("input", "stem", "down1", "res0"),
         num_patches=32, nce_tau=0.07, mlp_width=32,
         unet_base=8, unet_depth=3,
         batch_size=2, iterations=6, lr=2e-4, checkpoint_every=3, seeds=(0,),
@@ -72,7 +73,7 @@ PRESETS: dict[str, Preset] = {
     "cpu": Preset(
         name="cpu",
         image_size=96, phantom_size=128, n_ct=30, n_mr=20, test_fraction=0.2,
-        ngf=8, n_blocks=2, ndf=16, nce_layers=("input", "stem", "down1", "down2", "res1"),
+        ngf=8, n_blocks=2, ndf=16, disc_norm="instance", nce_layers=("input", "stem", "down1", "down2", "res1"),
         num_patches=128, nce_tau=0.07, mlp_width=128,
         unet_base=16, unet_depth=4,
         batch_size=4, iterations=1000, lr=2e-4, checkpoint_every=250, seeds=(0,),
@@ -81,7 +82,7 @@ PRESETS: dict[str, Preset] = {
     "gpu": Preset(
         name="gpu",
         image_size=256, phantom_size=256, n_ct=30, n_mr=20, test_fraction=0.2,
-        ngf=64, n_blocks=9, ndf=64, nce_layers=("input", "stem", "down1", "res0", "res4"),
+        ngf=64, n_blocks=9, ndf=64, disc_norm="instance", nce_layers=("input", "stem", "down1", "res0", "res4"),
         num_patches=256, nce_tau=0.07, mlp_width=256,
         unet_base=32, unet_depth=5,
         batch_size=8, iterations=20000, lr=2e-4, checkpoint_every=1000, seeds=(0, 1, 2),
@@ -90,7 +91,7 @@ PRESETS: dict[str, Preset] = {
     "paper": Preset(
         name="paper",
         image_size=256, phantom_size=256, n_ct=30, n_mr=20, test_fraction=0.2,
-        ngf=64, n_blocks=9, ndf=64, nce_layers=("input", "stem", "down1", "res0", "res4"),
+        ngf=64, n_blocks=9, ndf=64, disc_norm="instance", nce_layers=("input", "stem", "down1", "res0", "res4"),
         num_patches=256, nce_tau=0.07, mlp_width=256,
         unet_base=32, unet_depth=5,
         batch_size=8, iterations=50000, lr=2e-4, checkpoint_every=2000, seeds=(0, 1, 2),

@@ -254,3 +254,23 @@ def test_frozen_puts_back_each_previous_flag_also_after_an_error():
             raise RuntimeError("inside")
     assert not first.requires_grad
     assert all(p.requires_grad for p in list(D.parameters())[1:])
+
+
+def test_an_instance_normalised_discriminator_cannot_see_a_dimmed_image_but_an_unnormalised_one_can():
+    """Why ``norm="none"`` exists: with instance norm, D's score of a*x is nearly its score of x (each hidden channel
+    is normalised per image), so a translation that is everywhere too dark fools it; without, the scores differ."""
+    torch.manual_seed(0)
+    x = 0.2 + 0.6 * torch.rand(2, 1, 48, 48)
+    change = {}
+    for norm in ("instance", "none"):
+        torch.manual_seed(1)
+        D = PatchDiscriminator(1, ndf=8, norm=norm)
+        with torch.no_grad():
+            change[norm] = float((D(0.3 * x) - D(x)).abs().mean() / D(x).abs().mean())
+    assert change["instance"] < 0.15  # a 70 % darker image moves the scores little
+    assert change["none"] == pytest.approx(0.7, abs=1e-4)  # zero biases at init: D(a x) = a D(x) exactly
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in PatchDiscriminator(1, ndf=4, norm="none").modules())
+    with pytest.raises(ValueError, match="norm='batch'; choose one of"):
+        PatchDiscriminator(1, ndf=4, norm="batch")
+    two = TwoHeadPatchDiscriminator(1, ndf=4, norm="none")
+    assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in two.modules())

@@ -70,6 +70,7 @@ class SIFAConfig:
     n_blocks: int = 9  # residual blocks of G (SIFA: 9)
     decoder_blocks: int = 4  # residual blocks of Dec (SIFA: 4; from a preset: half of n_blocks)
     ndf: int = 64  # width of the three discriminators (SIFA: 64)
+    d_norm: str = "instance"  # their hidden-layer normalisation (SIFA: instance norm in D_t and D_s)
     lambda_cycle: float = 10.0  # each cycle term (SIFA's lambda_A = lambda_B = 10)
     image_loss_in_encoder: float = 0.1  # E minimises 0.1 x Dec's loss (SIFA's "0.1 * g_loss_B")
     lambda_adv_aux: float = 0.1  # E: D_ct's auxiliary head (SIFA)
@@ -92,7 +93,7 @@ class SIFAConfig:
     @classmethod
     def from_preset(cls, preset) -> "SIFAConfig":
         return cls(unet=UNetConfig.from_preset(preset), ngf=preset.ngf, n_blocks=preset.n_blocks,
-                   decoder_blocks=max(1, preset.n_blocks // 2), ndf=preset.ndf, iterations=preset.iterations,
+                   decoder_blocks=max(1, preset.n_blocks // 2), ndf=preset.ndf, d_norm=preset.disc_norm, iterations=preset.iterations,
                    lr=preset.lr)
 
 
@@ -110,9 +111,9 @@ class SIFA(Method):
         self.unet = config.unet.build()  # E (all but the head) and C (the head)
         # Dec: E's feature map (B, base, H, W) -> a CT-like image (B, 1, H, W) in [0, 1] (``ctl.nets.sifa``)
         self.decoder = ResnetGenerator(config.unet.base, 1, ngf=config.ngf, n_blocks=config.decoder_blocks)
-        self.D_mr = PatchDiscriminator(1, ndf=config.ndf)
-        self.D_ct = TwoHeadPatchDiscriminator(1, ndf=config.ndf)
-        self.D_seg = PatchDiscriminator(config.unet.n_classes, ndf=config.ndf)
+        self.D_mr = PatchDiscriminator(1, ndf=config.ndf, norm=config.d_norm)
+        self.D_ct = TwoHeadPatchDiscriminator(1, ndf=config.ndf, norm=config.d_norm)
+        self.D_seg = PatchDiscriminator(config.unet.n_classes, ndf=config.ndf, norm=config.d_norm)
         self.pool_mr, self.pool_ct = ImagePool(config.pool_size), ImagePool(config.pool_size)
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))  # for the warm-up; kept on resume
 

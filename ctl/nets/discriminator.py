@@ -13,12 +13,21 @@ Layers (k = 4 x 4 kernels everywhere):
     conv k s1 (1)                        the score map, no activation (least-squares GAN, eq. 2-3)
 
 Receptive field at n_layers=3: 1 + 3 * (1 + 2 + 4 + 8 + 8) = 70 pixels (see ``ctl.nets.receptive_field``).
+
+**Normalisation** (``norm``). CUT and CycleGAN normalise D's hidden layers per image ("instance"). That makes D
+blind to the overall brightness and contrast of an image: instance norm removes each channel's mean and scale, so
+a translation that is everywhere too dark, but has the right edges, scores like a real MR slice (up to the small
+effect of the LeakyReLU). With few iterations G finds that blind spot: at the ``cpu`` preset its translations came
+out dark with a few bright spots. ``norm="none"`` leaves the hidden layers unnormalised (as AdaptSegNet's D), so D
+also judges intensities, and G has to get MR's tissue brightness right.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
 
 from ctl.nets.generator import init_gan_weights
+
+NORMS = ("instance", "none")
 
 
 class PatchDiscriminator(nn.Module):
@@ -28,21 +37,24 @@ class PatchDiscriminator(nn.Module):
         in_channels: image channels (1).
         ndf: width of the first layer (reference: 64).
         n_layers: number of stride-2 convs; 3 gives the 70 x 70 PatchGAN.
+        norm: "instance" (CUT, CycleGAN) or "none" (see the module docstring).
 
     The input must be large enough that the last conv still has an output pixel (24 x 24 at n_layers=3).
     """
 
-    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3):
+    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3, norm: str = "instance"):
         super().__init__()
         if n_layers < 1 or ndf < 1:
             raise ValueError(f"need n_layers >= 1 and ndf >= 1, got n_layers={n_layers}, ndf={ndf}")
+        if norm not in NORMS:
+            raise ValueError(f"norm={norm!r}; choose one of {NORMS}")
         self.n_layers = n_layers
         layers: list[nn.Module] = [nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
         width = ndf
         for n in range(1, n_layers + 1):
             stride = 2 if n < n_layers else 1  # the last of these keeps the resolution
             out = ndf * min(2 ** n, 8)
-            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out),
+            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out) if norm == "instance" else nn.Identity(),
                        nn.LeakyReLU(0.2, True)]
             width = out
         layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))

@@ -34,9 +34,9 @@ class TwoHeadPatchDiscriminator(nn.Module):
     (channel 0 the main head, channel 1 the auxiliary one), as in SIFA's ``discriminator_aux``.
     """
 
-    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3):
+    def __init__(self, in_channels: int = 1, ndf: int = 64, n_layers: int = 3, norm: str = "instance"):
         super().__init__()
-        reference = PatchDiscriminator(in_channels, ndf=ndf, n_layers=n_layers)
+        reference = PatchDiscriminator(in_channels, ndf=ndf, n_layers=n_layers, norm=norm)
         self.min_input_size = reference.min_input_size
         layers = list(reference.model)
         last = layers[-1]

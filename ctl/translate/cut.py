@@ -45,6 +45,7 @@ class TranslationConfig:
     ngf: int = 64  # generator width (CUT/CycleGAN reference)
     n_blocks: int = 9  # residual blocks; CUT uses 9 at 256 x 256
     ndf: int = 64  # discriminator width (70 x 70 PatchGAN reference)
+    d_norm: str = "instance"  # D's hidden-layer normalisation (CUT: instance; see ctl.nets.discriminator)
     nce_layers: tuple[str, ...] = ("input", "stem", "down1", "res0", "res4")  # 5 layers shallow to deep, like CUT's
     num_patches: int = 256  # patches per layer and image (CUT)
     tau: float = 0.07  # InfoNCE temperature (CUT, from MoCo/SimCLR practice)
@@ -81,7 +82,7 @@ class TranslationConfig:
     @classmethod
     def from_preset(cls, preset, **changes) -> "TranslationConfig":
         """The sizes of a ``ctl.presets.Preset``; ``changes`` override any field (e.g. ``lambda_nce=0``)."""
-        values = dict(ngf=preset.ngf, n_blocks=preset.n_blocks, ndf=preset.ndf, nce_layers=tuple(preset.nce_layers),
+        values = dict(ngf=preset.ngf, n_blocks=preset.n_blocks, ndf=preset.ndf, d_norm=preset.disc_norm, nce_layers=tuple(preset.nce_layers),
                       num_patches=preset.num_patches, tau=preset.nce_tau, mlp_width=preset.mlp_width)
         names = {f.name for f in fields(cls)}
         bad = [k for k in changes if k not in names]
@@ -109,7 +110,7 @@ class Translator(nn.Module):
         super().__init__()
         self.config = config
         self.G = ResnetGenerator(1, 1, ngf=config.ngf, n_blocks=config.n_blocks, antialias=config.antialias)
-        self.D = PatchDiscriminator(1, ndf=config.ndf, n_layers=3)
+        self.D = PatchDiscriminator(1, ndf=config.ndf, n_layers=3, norm=config.d_norm)
         self.F = PatchProjector(mlp_width=config.mlp_width)
 
     @property

@@ -46,6 +46,7 @@ class CycleConfig:
     ngf: int = 64  # generator width (CycleGAN reference)
     n_blocks: int = 9  # residual blocks per generator (reference at 256 x 256)
     ndf: int = 64  # PatchGAN width (reference)
+    d_norm: str = "instance"  # the discriminators' hidden-layer normalisation (CycleGAN: instance)
     lambda_cycle: float = 10.0  # weight of each cycle term (CycleGAN's lambda_A = lambda_B = 10)
     lambda_identity: float = 0.5  # identity weight relative to lambda_cycle (CycleGAN's 0.5); 0: no identity
     pool_size: int = 50  # fakes kept for the discriminators (CycleGAN); 0: no pool
@@ -65,7 +66,8 @@ class CycleConfig:
         bad = sorted(set(changes) - names)
         if bad:
             raise ValueError(f"unknown CycleConfig field(s) {bad}; fields are {sorted(names)}")
-        return cls(**{"ngf": preset.ngf, "n_blocks": preset.n_blocks, "ndf": preset.ndf, **changes})
+        return cls(**{"ngf": preset.ngf, "n_blocks": preset.n_blocks, "ndf": preset.ndf, "d_norm": preset.disc_norm,
+                      **changes})
 
 
 @dataclass
@@ -88,8 +90,8 @@ class CycleTranslator(nn.Module):
         self.config = config
         self.G_ct2mr = ResnetGenerator(1, 1, ngf=config.ngf, n_blocks=config.n_blocks)
         self.G_mr2ct = ResnetGenerator(1, 1, ngf=config.ngf, n_blocks=config.n_blocks)
-        self.D_mr = PatchDiscriminator(1, ndf=config.ndf, n_layers=3)
-        self.D_ct = PatchDiscriminator(1, ndf=config.ndf, n_layers=3)
+        self.D_mr = PatchDiscriminator(1, ndf=config.ndf, n_layers=3, norm=config.d_norm)
+        self.D_ct = PatchDiscriminator(1, ndf=config.ndf, n_layers=3, norm=config.d_norm)
         self.pool_mr = ImagePool(config.pool_size)  # fake MR shown to D_mr
         self.pool_ct = ImagePool(config.pool_size)  # fake CT shown to D_ct
 
