@@ -37,13 +37,38 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def full_precision(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` in float32 if it is float16 or bfloat16, unchanged otherwise (gradients flow through the cast).
+
+    Under mixed precision (``Amp``) D's scores, U's logits and F's embeddings can arrive in half precision, and
+    so can the maps a norm layer receives. A mean of squares over a score map, a log-softmax, similarities divided
+    by a temperature of 0.07, a normalised activation: each keeps only about 3 significant digits in bfloat16.
+    Every loss (``ctl.losses``) and norm layer (``ctl.nets.norms``) therefore lifts half-precision inputs to
+    float32 first; float32 and float64 inputs are left as they are (notebook 03 checks a bound in float64).
+    """
+    return tensor.float() if tensor.dtype in (torch.float16, torch.bfloat16) else tensor
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True when this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX), where bfloat16 convolutions run
+    about twice as fast as float32 ones; elsewhere torch emulates bfloat16 and it is slower than float32."""
+    try:  # private helpers of torch.cpu (torch >= 2.1); a torch without them is treated as having no support
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
 @dataclass
 class Amp:
-    """Mixed precision switch used by every ``train_step``: float32 everywhere except CUDA.
+    """Mixed precision switch used by every ``train_step``.
 
     On CUDA, autocast runs convolutions in bfloat16 where the GPU supports it (no loss scaling needed) and in
     float16 otherwise, with one ``GradScaler`` shared by all optimizers of the step (PyTorch's recipe for several
-    losses and optimizers: scale each loss, step each optimizer, update the scale once per iteration).
+    losses and optimizers: scale each loss, step each optimizer, update the scale once per iteration). On a CPU
+    with native bfloat16 arithmetic (``cpu_has_native_bfloat16``) convolutions and matrix products run in
+    bfloat16; elsewhere, and on MPS, everything stays float32. Normalisation layers (``ctl.nets.norms``) and every
+    loss (``ctl.losses.precision``) compute in float32 in all cases, and the weights and optimizer states are
+    always float32.
     """
 
     device_type: str = "cpu"
@@ -52,7 +77,9 @@ class Amp:
 
     @classmethod
     def for_device(cls, device: torch.device, enabled: bool = True) -> "Amp":
-        """Mixed precision on CUDA when ``enabled``; off on CPU and MPS (where it gains little and is less tested)."""
+        """Mixed precision when ``enabled``: on CUDA, and on a CPU with native bfloat16; off on MPS."""
+        if enabled and device.type == "cpu" and cpu_has_native_bfloat16():
+            return cls(device_type="cpu", dtype=torch.bfloat16)
         if not enabled or device.type != "cuda":
             return cls(device_type=device.type)
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -4,7 +4,8 @@ import contextlib
 import pytest
 import torch
 
-from ctl.device import Amp, describe_device, pick_device
+import ctl.device as device_module
+from ctl.device import Amp, cpu_has_native_bfloat16, describe_device, pick_device
 
 
 def test_a_requested_device_is_used_and_a_missing_one_is_refused(monkeypatch):
@@ -19,11 +20,14 @@ def test_a_requested_device_is_used_and_a_missing_one_is_refused(monkeypatch):
     assert describe_device(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
 
 
-def test_mixed_precision_is_off_outside_cuda_and_plain_autograd():
-    for device in ("cpu", "mps"):
-        amp = Amp.for_device(torch.device(device))
-        assert not amp.enabled and amp.device_type == device
-        assert isinstance(amp.autocast(), contextlib.nullcontext)
+def test_mixed_precision_on_a_cpu_only_with_native_bfloat16_never_on_mps_and_plain_autograd(monkeypatch):
+    for native, expected in ((True, torch.bfloat16), (False, None)):
+        monkeypatch.setattr(device_module, "cpu_has_native_bfloat16", lambda native=native: native)
+        assert Amp.for_device(torch.device("cpu")).dtype == expected
+        assert Amp.for_device(torch.device("cpu"), enabled=False).dtype is None
+    amp = Amp.for_device(torch.device("mps"))
+    assert not amp.enabled and amp.device_type == "mps"
+    assert isinstance(amp.autocast(), contextlib.nullcontext)
     w = torch.nn.Parameter(torch.tensor(3.0))
     optimizer = torch.optim.SGD([w], lr=0.5)
     amp = Amp()
@@ -46,3 +50,11 @@ def test_bfloat16_autocast_on_the_cpu_when_asked():
     with amp.autocast():
         out = torch.nn.functional.linear(torch.ones(1, 2), torch.ones(3, 2))
     assert amp.enabled and out.dtype == torch.bfloat16
+
+
+def test_native_bfloat16_follows_the_cpu_flags():
+    flags = open("/proc/cpuinfo").read().split() if __import__("os").path.exists("/proc/cpuinfo") else []
+    if flags:  # Linux: torch's answer agrees with the CPU's own flags
+        assert cpu_has_native_bfloat16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    else:
+        assert isinstance(cpu_has_native_bfloat16(), bool)

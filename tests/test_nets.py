@@ -274,3 +274,22 @@ def test_an_instance_normalised_discriminator_cannot_see_a_dimmed_image_but_an_u
         PatchDiscriminator(1, ndf=4, norm="batch")
     two = TwoHeadPatchDiscriminator(1, ndf=4, norm="none")
     assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in two.modules())
+
+
+def test_under_bfloat16_autocast_only_the_convolutions_run_in_bfloat16():
+    """The norm layers of ctl.nets.norms give float32, so a generator's activations between its convolutions stay
+    float32 and its bfloat16 output stays close to the float32 one; torch's own layers would pass bfloat16 on."""
+    from ctl.nets.norms import BatchNorm2d, InstanceNorm2d
+
+    x = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(0)).bfloat16()
+    for layer in (InstanceNorm2d(4), BatchNorm2d(4)):
+        assert layer(x).dtype == torch.float32
+        assert torch.allclose(layer(x), type(layer).__mro__[1](4)(x.float()))  # torch's layer on the same values
+    torch.manual_seed(0)
+    G = ResnetGenerator(1, 1, ngf=8, n_blocks=4)
+    image = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        exact = G(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = G(image)
+    assert (mixed.float() - exact).abs().max() < 0.02

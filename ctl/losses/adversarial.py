@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from ctl.device import full_precision
+
 
 def _check_scores(name: str, scores: Tensor) -> None:
     if scores.numel() == 0:
@@ -33,6 +35,7 @@ def lsgan_generator_loss(d_fake: Tensor) -> Tensor:
         A scalar; 0 when D takes every fake for real (scores 1).
     """
     _check_scores("d_fake", d_fake)
+    d_fake = full_precision(d_fake)
     # (D(G(x^s)) - 1)^2: G wants its translations scored as real (target 1)
     return (d_fake - 1).pow(2).mean()
 
@@ -48,6 +51,7 @@ def lsgan_discriminator_loss(d_fake: Tensor, d_real: Tensor) -> Tensor:
     """
     _check_scores("d_fake", d_fake)
     _check_scores("d_real", d_real)
+    d_fake, d_real = full_precision(d_fake), full_precision(d_real)
     # E[D(G(x^s))^2]: fakes pushed towards the target 0
     fake_term = d_fake.pow(2).mean()
     # E[(D(x^t) - 1)^2]: real MR pushed towards the target 1

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as nnf
 
+from ctl.device import full_precision
+
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -104,9 +106,10 @@ def patch_nce(feat_q: Tensor, feat_k: Tensor, tau: float = 0.07, reduction: str 
     batch, patches, _ = feat_q.shape
     if patches < 2:
         raise ValueError(f"PatchNCE needs at least 2 patches per image (the others are the negatives), got {patches}")
-    feat_k = feat_k.detach()  # no gradient through the key branch
+    feat_q, feat_k = full_precision(feat_q), full_precision(feat_k).detach()  # no gradient through the keys
     # u-hat^s . u^r for every pair of patches of the same image: (B, S, S); positives on the diagonal r = s
-    logits = torch.bmm(feat_q, feat_k.transpose(1, 2)) / tau
+    with torch.autocast(feat_q.device.type, enabled=False):  # mixed precision would run bmm in half precision
+        logits = torch.bmm(feat_q, feat_k.transpose(1, 2)) / tau
     target = torch.arange(patches, device=feat_q.device).expand(batch, patches)  # (B, S): the positive of row s is s
     losses = nnf.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="none")  # (B*S,)
     return _reduce(losses.view(batch, patches), reduction)

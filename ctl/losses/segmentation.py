@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.nn import functional as nnf
 
+from ctl.device import full_precision
+
 
 def _check_dense(name: str, scores: Tensor, target: Tensor) -> None:
     if scores.dim() != 4:
@@ -58,6 +60,7 @@ def weighted_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
         ValueError/TypeError: for bad shapes, float labels or class ids outside [0, K).
     """
     _check_dense("logits", logits, target)
+    logits = full_precision(logits)
     weights = class_weights(target, logits.shape[1]).to(logits.dtype)  # (K,)
     # -log y_i^{c,s->t} at the true class of every pixel: (B, H, W)
     nll = nnf.cross_entropy(logits, target, reduction="none")
@@ -78,6 +81,7 @@ def dice_loss(probs: Tensor, target: Tensor) -> Tensor:
         ValueError/TypeError: for bad shapes, float labels or class ids outside [0, K).
     """
     _check_dense("probs", probs, target)
+    probs = full_precision(probs)
     n_classes = probs.shape[1]
     truth = nnf.one_hot(target, n_classes).permute(0, 3, 1, 2).to(probs.dtype)  # (B, H, W, K) -> (B, K, H, W)
     dims = (0, 2, 3)  # sum over the batch and the pixels: one value per class
@@ -97,4 +101,5 @@ def segmentation_loss(logits: Tensor, target: Tensor) -> Tensor:
         logits: U's raw scores (B, K, H, W).
         target: integer labels (B, H, W) in [0, K).
     """
+    logits = full_precision(logits)  # the softmax, too, in float32
     return weighted_cross_entropy(logits, target) + dice_loss(nnf.softmax(logits, dim=1), target)

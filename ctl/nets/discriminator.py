@@ -26,6 +26,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ctl.nets.generator import init_gan_weights
+from ctl.nets.norms import InstanceNorm2d
 
 NORMS = ("instance", "none")
 
@@ -54,7 +55,8 @@ class PatchDiscriminator(nn.Module):
         for n in range(1, n_layers + 1):
             stride = 2 if n < n_layers else 1  # the last of these keeps the resolution
             out = ndf * min(2 ** n, 8)
-            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1), nn.InstanceNorm2d(out) if norm == "instance" else nn.Identity(),
+            layers += [nn.Conv2d(width, out, 4, stride=stride, padding=1),
+                       InstanceNorm2d(out) if norm == "instance" else nn.Identity(),
                        nn.LeakyReLU(0.2, True)]
             width = out
         layers.append(nn.Conv2d(width, 1, 4, stride=1, padding=1))

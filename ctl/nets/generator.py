@@ -27,6 +27,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as nnf
 
+from ctl.nets.norms import InstanceNorm2d
+
 INPUT_LAYER = "input"
 
 
@@ -61,7 +63,7 @@ class BlurPool(nn.Module):
 def _conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0) -> list[nn.Module]:
     """conv -> instance norm -> ReLU. Bias is kept, as in CUT (instance norm removes it anyway)."""
     return [nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding),
-            nn.InstanceNorm2d(c_out), nn.ReLU(inplace=True)]
+            InstanceNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 def _down(c_in: int, c_out: int, antialias: bool) -> nn.Sequential:
@@ -80,7 +82,7 @@ def _up(c_in: int, c_out: int, antialias: bool) -> nn.Sequential:
         return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                              *_conv_block(c_in, c_out, 3, padding=1))
     return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1),
-                         nn.InstanceNorm2d(c_out), nn.ReLU(inplace=True))
+                         InstanceNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class ResidualBlock(nn.Module):
@@ -90,7 +92,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(1), *_conv_block(channels, channels, 3),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), nn.InstanceNorm2d(channels),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), InstanceNorm2d(channels),
         )
 
     def forward(self, x: Tensor) -> Tensor:
