@@ -32,7 +32,7 @@ def nearest_surface_arrows(source: np.ndarray, target: np.ndarray, spacing: Sequ
     return starts, ends, distances[source_surface]
 
 
-def _overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
+def mask_overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
     """RGB picture of two 2D masks: truth only green, prediction only magenta, both grey; surfaces brighter."""
     canvas = np.zeros(pred.shape + (3,))
     canvas[truth & ~pred] = (0.0, 0.5, 0.0)
@@ -52,7 +52,7 @@ def surface_distance_picture(pred: np.ndarray, truth: np.ndarray, spacing: Seque
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
     value = assd(pred, truth, spacing).value
     for ax, (a, b, name) in zip(axes, ((pred, truth, "P -> T"), (truth, pred, "T -> P"))):
-        ax.imshow(_overlay(pred, truth, surfaces=True), interpolation="nearest", aspect=spacing[0] / spacing[1])
+        ax.imshow(mask_overlay(pred, truth, surfaces=True), interpolation="nearest", aspect=spacing[0] / spacing[1])
         starts, ends, d = nearest_surface_arrows(a, b, spacing)
         for (r0, c0), (r1, c1), dist in zip(starts, ends, d):
             if dist > 0:
@@ -72,7 +72,7 @@ def anisotropy_picture(truth: np.ndarray, shifts: Mapping[str, tuple[int, int]],
     for ax, (name, shift) in zip(axes[0], shifts.items()):
         pred = np.roll(truth, shift, axis=(0, 1))
         mm, voxel = assd(pred, truth, spacing).value, assd(pred, truth, unit="voxel").value
-        ax.imshow(_overlay(pred, truth, surfaces=False), interpolation="nearest", aspect=spacing[0] / spacing[1])
+        ax.imshow(mask_overlay(pred, truth, surfaces=False), interpolation="nearest", aspect=spacing[0] / spacing[1])
         ax.set_title(f"{name}\nASSD {voxel:.2f} voxel = {mm:.2f} mm", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle(f"spacing {spacing[0]} mm (vertical) x {spacing[1]} mm (horizontal), drawn to scale", fontsize=9)
