@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PRESET ?= cpu
 
-.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs bench clean
+.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs student bench clean
 
 venv: $(VENV)/.installed
 
@@ -47,6 +47,11 @@ sync: venv
 refresh-outputs: venv
 	$(PY) -c "from ctl.teach.series import refresh_outputs; refresh_outputs('$(PRESET)', only='$(ONLY)'.split())"
 	$(VENV)/bin/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+
+# The series as handed to students: solution cells removed, outputs cleared, into build/student/ (instructors keep
+# notebooks/, see notebooks/INSTRUCTORS.md). It never replaces a notebook there that it did not write itself.
+student: venv
+	$(PY) -m ctl.teach.student notebooks build/student
 
 bench: venv
 	$(PY) benchmarks/run_all.py
