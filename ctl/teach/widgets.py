@@ -23,14 +23,13 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Patch
 from scipy.ndimage import binary_dilation, binary_erosion
 from torch.nn import functional as nnf
 
 from ctl.data import Volume
 from ctl.evaluate.metrics import assd, dice
 from ctl.losses import info_nce
-from ctl.teach.evaluation_plots import mask_overlay
+from ctl.teach.evaluation_plots import mask_legend, mask_overlay
 from ctl.teach.plots import organ_legend, outline_organs, show_compact, show_slice
 
 PANEL = 2.6  # inches per image panel of a viewer: about 260 screen pixels
@@ -205,9 +204,7 @@ def dice_assd_explorer(truth: np.ndarray, spacing: tuple[float, float]):
         axes[0].imshow(mask_overlay(pred, truth, surfaces=True), interpolation="nearest",
                        aspect=spacing[0] / spacing[1])
         axes[0].set(xticks=[], yticks=[], title=f"Dice {d:.3f}, ASSD {s:.2f} mm")
-        axes[0].legend(handles=[Patch(color=(0.0, 0.5, 0.0), label="truth only"),
-                                Patch(color=(0.5, 0.0, 0.5), label="prediction only"),
-                                Patch(color=(0.45, 0.45, 0.45), label="both")], fontsize=8, loc="lower right")
+        mask_legend(axes[0], surfaces=True)
         table = np.array([scores(shifted_and_eroded(truth, shift_rows, shift_cols, int(e))) for e in erosions])
         axes[1].plot(erosions, table[:, 0], "o-", color="#2266FF", label="Dice (left axis)")
         axes[1].set(xlabel="pixels eroded (negative: dilated)", ylabel="Dice", ylim=(0, 1.05))
