@@ -90,6 +90,7 @@ def test_lambda_sweep(capsys):
     assert_status(check_lambda_sweep(0.5, False, ssim, ncc), "wrong", capsys, ["lambda 0.5 has SSIM 0.410"])
     assert_status(check_lambda_sweep(2.0, False, ssim, ncc), "wrong", capsys, ["one of the lambdas"])
     assert_status(check_lambda_sweep(1.0, "no", ssim, ncc), "wrong", capsys, ["True or False"])
+    assert_status(check_lambda_sweep(1.0, False, {}, {}), "wrong", capsys, ["fill `sweep_ssim`"])
 
 
 def test_infonce_against_the_hand_worked_value_of_notebook_03(capsys):
@@ -125,5 +126,5 @@ def test_top1_accuracy(capsys):
     assert_status(check_top1_accuracy(66.7, sim), "wrong", capsys, ["not a percentage"])
     by_columns = np.array([[0.5, 0.9, 0.0], [0.2, 0.1, 0.3], [0.1, 0.0, 0.4]])  # rows: 1/3 right; columns: 2/3
     assert_status(check_top1_accuracy(2 / 3, by_columns), "wrong", capsys, ["each row"])
-    with pytest.raises(ValueError, match="square"):
-        check_top1_accuracy(0.5, np.ones((2, 3)))
+    assert_status(check_top1_accuracy(0.5, np.ones((2, 3))), "wrong", capsys, ["must be square"])
+    assert_status(check_top1_accuracy(0.5, None), "wrong", capsys, ["must be square"])  # the matrix not computed

@@ -49,8 +49,10 @@ def test_variant_reading(capsys):
     dice["detached"] = 70.0  # now 10 > 3
     assert status(check_variant_reading(True, dice, "default", "default, seed 1"), capsys)[0] == "right"
     assert "True or False" in status(check_variant_reading("yes", dice, "default", "default, seed 1"), capsys)[1]
-    with pytest.raises(KeyError, match="seed 2"):
-        check_variant_reading(True, dice, "default", "default, seed 2")
+    assert "needs the runs 'default' and 'default, seed 2'" in status(
+        check_variant_reading(True, dice, "default", "default, seed 2"), capsys)[1]
+    assert "at least one variant" in status(check_variant_reading(True, {"default": 1.0, "default, seed 1": 2.0},
+                                                                  "default", "default, seed 1"), capsys)[1]
 
 
 def toy():
@@ -121,5 +123,6 @@ def test_bootstrap_interval(capsys):
     assert kind == "wrong" and "percentiles" in printed
     kind, printed = status(check_bootstrap_interval((3.5, 5.0), True, differences), capsys)
     assert kind == "wrong" and "observed mean" in printed
+    assert "at least one" in status(check_bootstrap_interval((0, 1), True, []), capsys)[1]
     one = check_bootstrap_interval((2.0, 2.0), True, [2.0])  # one volume: the interval is that value
     assert status(one, capsys)[0] == "right"

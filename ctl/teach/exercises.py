@@ -201,6 +201,8 @@ def check_lambda_sweep(best_lambda, ncc_agrees, ssim: Mapping[float, float], ncc
     """
     if best_lambda is None or ncc_agrees is None:
         return unanswered("best_lambda and ncc_agrees", "a lambda of your table and True or False")
+    if not ssim or not ncc or set(ssim) != set(ncc):
+        return verdict(WRONG, "fill `sweep_ssim` and `sweep_ncc` first, with the same lambdas as keys.")
     best_ssim, best_ncc = best_key(ssim), best_key(ncc)
     value = as_number(best_lambda)
     if value is None or not any(close(value, float(k), 1e-9) for k in ssim):
@@ -273,9 +275,13 @@ def check_top1_accuracy(answer, similarity) -> Verdict:
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number, got {answer!r}.")
-    sim = np.asarray(similarity, dtype=float)
-    if sim.ndim != 2 or sim.shape[0] != sim.shape[1]:
-        raise ValueError(f"similarity must be a square (S, S) matrix, got shape {sim.shape}")
+    try:
+        sim = np.asarray(similarity, dtype=float)
+    except (TypeError, ValueError):
+        sim = np.empty(0)
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
+        return verdict(WRONG, f"the similarity matrix must be square, (S, S) with S >= 2; got {type(similarity).__name__}"
+                              f" of shape {np.shape(similarity) if similarity is not None else None}.")
     truth = float(np.mean(sim.argmax(axis=1) == np.arange(len(sim))))
     if close(value, truth, 1e-3):
         return verdict(RIGHT, f"{value:.0%} of the query patches find their own key; chance is {1 / len(sim):.0%}.")

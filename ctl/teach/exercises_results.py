@@ -80,13 +80,13 @@ def check_variant_reading(answer, dice_means: Mapping[str, float], baseline: str
         return unanswered("larger_than_seed_noise", "True or False")
     if not isinstance(answer, (bool, np.bool_)):
         return verdict(WRONG, f"answer True or False, got {answer!r}.")
-    for name in (baseline, repeat):
-        if name not in dice_means:
-            raise KeyError(f"{name!r} is not in dice_means {sorted(dice_means)}")
+    missing = [name for name in (baseline, repeat) if name not in dice_means]
+    effects = {k: abs(v - dice_means[baseline]) for k, v in dice_means.items() if k not in (baseline, repeat)
+               and not missing}
+    if missing or not effects:
+        return verdict(WRONG, f"the table needs the runs {baseline!r} and {repeat!r} and at least one variant; it has "
+                              f"{sorted(dice_means)}.")
     noise = abs(dice_means[repeat] - dice_means[baseline])
-    effects = {k: abs(v - dice_means[baseline]) for k, v in dice_means.items() if k not in (baseline, repeat)}
-    if not effects:
-        raise ValueError(f"dice_means holds no variant besides {baseline!r} and {repeat!r}")
     truth = max(effects.values()) > noise
     if bool(answer) == truth:
         extra = ("" if truth else " With one seed per variant, a difference smaller than the seed-to-seed spread "
@@ -174,7 +174,9 @@ def check_bootstrap_interval(interval, excludes_zero, differences: Sequence[floa
     bounds = as_vector(interval, 2)
     if bounds is None or bounds[0] > bounds[1]:
         return verdict(WRONG, f"give (low, high) with low <= high, got {interval!r}.")
-    x = np.asarray(differences, dtype=float)
+    x = np.asarray(differences, dtype=float).ravel()
+    if x.size == 0 or not np.isfinite(x).all():
+        return verdict(WRONG, "the per-volume differences must be finite numbers, at least one.")
     if x.size > EXACT_BOOTSTRAP_MAX:  # too many resamples to list: a large Monte Carlo sample stands in
         rng = np.random.default_rng(0)
         means, probs = np.sort(rng.choice(x, (200_000, x.size)).mean(1)), np.full(200_000, 1 / 200_000)
