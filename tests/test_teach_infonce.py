@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ctl.teach.infonce import (draw_patch_sizes, gaussian_infonce_bound, overlapping_share,  # noqa: E402
-                               position_organs, similarity_figure, sorted_by_organ)
+                               position_organs, sample_by_organ, similarity_figure, sorted_by_organ)
 
 
 def test_gaussian_bound_is_zero_without_dependence_and_tracks_small_information():
@@ -72,3 +72,13 @@ def test_similarity_figure_has_a_colour_bar_and_an_organ_legend():
     assert len(heat_maps) == 2 and len(colour_bars) == 2 and len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()][:2] == ["no organ", "Liver"]
     plt.close(fig)
+
+
+def test_sample_by_organ_balances_the_groups_and_sorts_them():
+    organs = np.array([1] * 10 + [4] * 2 + [0] * 10)  # a large liver, a small spleen, much body
+    positions = np.arange(100, 122)
+    picked, picked_organs = sample_by_organ(positions, organs, 7, np.random.default_rng(0))
+    assert picked_organs.tolist() == [1, 1, 1, 4, 4, 0, 0]  # 3 + 2 (all the spleen has) + 2, in organ order
+    assert len(set(picked.tolist())) == 7 and all(organs[p - 100] == o for p, o in zip(picked, picked_organs))
+    everything, _ = sample_by_organ(positions, organs, 50, np.random.default_rng(0))
+    assert sorted(everything.tolist()) == positions.tolist()  # fewer candidates than asked: all of them

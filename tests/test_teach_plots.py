@@ -1,5 +1,7 @@
 """ctl.teach.plots: organ overlays, outlines and the one legend in the organ colours, the crops and slice picks of
 the figures, the image grids, and the compact display of noisy figures, on tiny inputs."""
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,6 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ctl.data import Volume  # noqa: E402
+import ctl.teach.plots as plots  # noqa: E402
 from ctl.organs import ORGAN_COLOURS  # noqa: E402
 from ctl.teach.plots import (body_box, busiest_slice, organ_legend, organ_medians, outline_organs,  # noqa: E402
                              representative_slices, segmentation_grid, show_compact, show_slice, translation_grid)
@@ -88,12 +91,15 @@ def test_the_figure_grids_have_one_panel_per_image_outlines_and_a_legend():
     plt.close("all")
 
 
-def test_show_compact_keeps_small_figures_png_and_turns_noisy_ones_into_jpeg(capsys):
+def test_show_compact_keeps_small_figures_png_and_turns_noisy_ones_into_jpeg(monkeypatch):
+    shown = []
+    monkeypatch.setattr(plots, "display", shown.append)  # what the notebook would receive
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.plot([0, 1], [0, 1])
-    assert show_compact(fig) == "png"
+    show_compact(fig)
+    assert shown[-1].format == "png" and shown[-1].data.startswith(b"\x89PNG")
     assert not plt.fignum_exists(fig.number)  # closed: the inline backend will not show it again
     noisy, ax = plt.subplots(figsize=(8, 8))
     ax.imshow(np.random.default_rng(0).random((400, 400)), cmap="gray", interpolation="nearest")
-    assert show_compact(noisy, dpi=80) == "jpeg"
-    assert "Image" in capsys.readouterr().out  # outside a kernel, display() prints the object
+    show_compact(noisy, dpi=80)
+    assert shown[-1].format == "jpeg" and len(base64.b64encode(shown[-1].data)) < plots.MAX_PNG_BYTES

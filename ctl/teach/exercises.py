@@ -74,16 +74,16 @@ def close(value: float, truth: float, tolerance: float) -> bool:
     return abs(value - truth) <= max(tolerance, 0.01 * abs(truth))
 
 
-def unanswered(name: str, what: str) -> Verdict:
-    """The verdict on an answer still ``None``: which variable to set, to what kind of value."""
-    return verdict(UNANSWERED, f"replace the None in `{name}` with {what}, then run the cell again.")
+def unanswered(what: str) -> Verdict:
+    """The verdict on an answer still ``None``: what kind of value the answer cell asks for."""
+    return verdict(UNANSWERED, f"replace None with {what}, then run the cell again.")
 
 
 # --- notebook 01 -----------------------------------------------------------------------------------------------
 def check_ct_window(answer, hu: float) -> Verdict:
     """Exercise 01.1: the prepared intensity of a CT voxel of ``hu`` Hounsfield units (the paper's window)."""
     if answer is None:
-        return unanswered("your answer", f"the prepared intensity of {hu:g} HU, a number in [0, 1]")
+        return unanswered(f"the prepared intensity of {hu:g} HU, a number in [0, 1]")
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number for {hu:g} HU, got {answer!r}.")
@@ -103,7 +103,7 @@ def check_ct_window(answer, hu: float) -> Verdict:
 def check_voxel_to_ras(answer, affine: np.ndarray, voxel: Sequence[int]) -> Verdict:
     """Exercise 01.2: the RAS position in mm of voxel (i, j, k) of a NIfTI file with ``affine`` (4 x 4)."""
     if answer is None:
-        return unanswered("ras", f"the (x, y, z) position in mm of voxel {tuple(voxel)}")
+        return unanswered(f"the (x, y, z) position in mm of voxel {tuple(voxel)}")
     value = as_vector(answer, 3)
     if value is None:
         return verdict(WRONG, f"give three numbers (x, y, z) in mm, got {answer!r}.")
@@ -127,7 +127,7 @@ def check_prepared_spacing(answer, shape_yx: Sequence[int], spacing_yx: Sequence
     """Exercise 01.3: the in-plane spacing (mm) of a slice of ``shape_yx`` pixels at ``spacing_yx`` mm once padded
     to a square field of view and resized to ``size`` x ``size`` (``ctl.data.preprocess``)."""
     if answer is None:
-        return unanswered("spacing", "the prepared pixel size in mm")
+        return unanswered("the prepared pixel size in mm")
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number (mm), got {answer!r}.")
@@ -148,7 +148,7 @@ def check_gan_gradients(minimax, non_saturating, least_squares, score: float) ->
     """Exercise 02.1: d loss / d a of the three generator losses of notebook 02 at D's raw score ``a = score``."""
     answers = {"minimax": minimax, "non_saturating": non_saturating, "least_squares": least_squares}
     if all(a is None for a in answers.values()):
-        return unanswered("minimax, non_saturating and least_squares", f"the three derivatives at a = {score:g}")
+        return unanswered(f"the three derivatives at a = {score:g}")
     curves = generator_loss_curves(np.array([score]))
     truths = dict(zip(answers, (float(curves[k][1][0]) for k in curves)))
     hints = {"minimax": "d/da log(1 - sigmoid(a)) = -sigmoid(a)",
@@ -168,7 +168,7 @@ def check_gan_gradients(minimax, non_saturating, least_squares, score: float) ->
 def check_lsgan_landmarks(discriminator, generator, d_output: float = 0.5) -> Verdict:
     """Exercise 02.2: L_dis (eq. 3) and L_gen (eq. 2) when D outputs ``d_output`` for every fake and real slice."""
     if discriminator is None or generator is None:
-        return unanswered("discriminator and generator", f"L_dis and L_gen when D outputs {d_output:g} everywhere")
+        return unanswered(f"L_dis and L_gen when D outputs {d_output:g} everywhere")
     l_dis, l_gen = as_number(discriminator), as_number(generator)
     if l_dis is None or l_gen is None:
         return verdict(WRONG, "give two numbers.")
@@ -200,7 +200,7 @@ def check_lambda_sweep(best_lambda, ncc_agrees, ssim: Mapping[float, float], ncc
     ``ssim`` and ``ncc``: lambda -> mean SSIM / NCC against the paired truth, as the student's sweep measured them.
     """
     if best_lambda is None or ncc_agrees is None:
-        return unanswered("best_lambda and ncc_agrees", "a lambda of your table and True or False")
+        return unanswered("a lambda of your table and True or False")
     if not ssim or not ncc or set(ssim) != set(ncc):
         return verdict(WRONG, "fill `sweep_ssim` and `sweep_ncc` first, with the same lambdas as keys.")
     best_ssim, best_ncc = best_key(ssim), best_key(ncc)
@@ -225,7 +225,7 @@ def check_infonce(answer, q, k_pos, k_neg, tau: float) -> Verdict:
     """Exercise 03.1: eq. 11 by hand for one query ``q``, its positive ``k_pos`` and negatives ``k_neg`` (rows),
     with the dot products as given (no normalisation)."""
     if answer is None:
-        return unanswered("loss", "the value of L_q (a number, in nats)")
+        return unanswered("the value of L_q (a number, in nats)")
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number, got {answer!r}.")
@@ -251,7 +251,7 @@ def check_infonce(answer, q, k_pos, k_neg, tau: float) -> Verdict:
 def check_negatives_for_bound(answer, nats: float) -> Verdict:
     """Exercise 03.2: the fewest negatives N for which the InfoNCE bound can certify ``nats`` of information."""
     if answer is None:
-        return unanswered("negatives", "a whole number of negatives")
+        return unanswered("a whole number of negatives")
     value = as_number(answer)
     if value is None or value != int(value):
         return verdict(WRONG, f"give a whole number of negatives, got {answer!r}.")
@@ -271,7 +271,7 @@ def check_top1_accuracy(answer, similarity) -> Verdict:
     """Exercise 03.3: the share of query patches (rows) whose most similar key (column) is their own positive
     (the diagonal), from an (S, S) similarity matrix."""
     if answer is None:
-        return unanswered("accuracy", "a fraction between 0 and 1")
+        return unanswered("a fraction between 0 and 1")
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number, got {answer!r}.")

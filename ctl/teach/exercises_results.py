@@ -29,7 +29,7 @@ QUANTILE_SLACK = 0.01  # probability: how far from the exact 2.5 % / 97.5 % leve
 def check_seg_gradient_reach(answer, seg_grad_to_generator: bool) -> Verdict:
     """Exercise 04.1: which of G, D, F, U receive a gradient from L_seg in ``ours`` (``OursConfig``)."""
     if answer is None:
-        return unanswered("networks", f"a set of names out of {NETWORKS}, e.g. {{'D'}}")
+        return unanswered(f"a set of names out of {NETWORKS}")
     if isinstance(answer, str) or not isinstance(answer, Iterable):
         return verdict(WRONG, f"give a set of names such as {{'D', 'F'}}, got {answer!r}.")
     names = {str(a).strip().upper() for a in answer}
@@ -56,7 +56,7 @@ def check_seg_gradient_reach(answer, seg_grad_to_generator: bool) -> Verdict:
 def check_gap_closed(answer, source_only: float, method: float, oracle: float) -> Verdict:
     """Exercise 04.2: the share (%) of the Dice gap between the two bounds that a method closes."""
     if answer is None:
-        return unanswered("share", "a percentage")
+        return unanswered("a percentage")
     value = as_number(answer)
     if value is None:
         return verdict(WRONG, f"give one number (%), got {answer!r}.")
@@ -77,7 +77,7 @@ def check_variant_reading(answer, dice_means: Mapping[str, float], baseline: str
     """Exercise 04.3: is the largest effect of a variant (|variant - baseline|) larger than the difference between
     two seeds of the baseline (|repeat - baseline|)? ``dice_means``: run name -> mean Dice."""
     if answer is None:
-        return unanswered("larger_than_seed_noise", "True or False")
+        return unanswered("True or False")
     if not isinstance(answer, (bool, np.bool_)):
         return verdict(WRONG, f"answer True or False, got {answer!r}.")
     missing = [name for name in (baseline, repeat) if name not in dice_means]
@@ -100,7 +100,7 @@ def check_variant_reading(answer, dice_means: Mapping[str, float], baseline: str
 def check_assd_modes(pooled, mean_of_means, pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float]) -> Verdict:
     """Exercise 05.1: pooled ASSD and the mean of the two directed means (mm) of a toy prediction."""
     if pooled is None or mean_of_means is None:
-        return unanswered("pooled and mean_of_means", "the two ASSD values in mm")
+        return unanswered("the two ASSD values in mm")
     a, b = as_number(pooled), as_number(mean_of_means)
     if a is None or b is None:
         return verdict(WRONG, "give two numbers (mm).")
@@ -125,7 +125,7 @@ def check_dice_and_assd(dice_value, assd_value, pred: np.ndarray, truth: np.ndar
                         spacing: Sequence[float]) -> Verdict:
     """Exercise 05.3: Dice (a fraction) and pooled ASSD (mm) of a prediction of the toy organ."""
     if dice_value is None or assd_value is None:
-        return unanswered("dice_value and assd_value", "Dice as a fraction and ASSD in mm")
+        return unanswered("Dice as a fraction and ASSD in mm")
     d, s = as_number(dice_value), as_number(assd_value)
     if d is None or s is None:
         return verdict(WRONG, "give two numbers.")
@@ -170,7 +170,7 @@ def check_bootstrap_interval(interval, excludes_zero, differences: Sequence[floa
     """Exercise 05.2: a percentile-bootstrap ``level`` interval of the mean of ``differences`` (one per test volume,
     e.g. Dice of ours minus Dice of the runner-up), and whether it excludes 0."""
     if interval is None or excludes_zero is None:
-        return unanswered("interval and excludes_zero", "(low, high) and True or False")
+        return unanswered("(low, high) and True or False")
     bounds = as_vector(interval, 2)
     if bounds is None or bounds[0] > bounds[1]:
         return verdict(WRONG, f"give (low, high) with low <= high, got {interval!r}.")

@@ -81,6 +81,26 @@ def sorted_by_organ(organs: np.ndarray) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
+def sample_by_organ(positions: np.ndarray, organs: np.ndarray, count: int, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` of the candidate ``positions`` (or all, when fewer), as evenly as possible over the groups of
+    ``organs`` (each organ, and "no organ"), drawn at random inside each group, then sorted by organ. Uniform
+    sampling would give the large liver and the body most of the rows of a similarity matrix (notebook 03).
+    Returns (positions, their organs)."""
+    positions, organs = np.asarray(positions), np.asarray(organs)
+    present = np.unique(organs)
+    groups = [np.flatnonzero(organs == g) for g in present[sorted_by_organ(present)]]  # organs first, "none" last
+    chosen: list[int] = []
+    while len(chosen) < min(count, len(positions)):  # round robin over the groups that still have candidates
+        for group in groups:
+            left = np.setdiff1d(group, chosen)
+            if left.size and len(chosen) < count:
+                chosen.append(int(rng.choice(left)))
+    picked = positions[chosen]
+    order = sorted_by_organ(organs[chosen])
+    return picked[order], organs[chosen][order]
+
+
 def overlapping_share(positions: np.ndarray, map_width: int, jump: int, field: int) -> float:
     """Share of the ordered pairs (query, negative) of distinct ``positions`` whose receptive fields (squares of
     side ``field`` input pixels, centres ``jump`` pixels apart per map step) overlap: how often a same-image
