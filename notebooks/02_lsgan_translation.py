@@ -438,10 +438,11 @@ if has_paired_truth:
 # which $\lambda$ gives the highest SSIM, and does NCC pick the same one?
 #
 # Full runs would take minutes each, so train short ones on the small `ci` phantom: `exercise_data` prepares it,
-# `exercise_preset` gives its sizes (150 iterations; a handful at the `ci` preset), and `train_variant` trains
+# `exercise_preset` gives its sizes (`small.iterations` iterations each; the solution prints it), and `train_variant` trains
 # any method you build. A translator with weight $\lambda$ is
 # `TranslationOnly(TranslationOnlyConfig(TranslationConfig.from_preset(small, lambda_nce=lam), lr=small.lr))`
-# (`ctl.methods.translation_only`, `ctl.translate`); translate a test volume with
+# (`ctl.methods.translation_only`, `ctl.translate`; at $\lambda = 0$ add `nce_identity=False`, as the method
+# `lsgan` does); translate a test volume with
 # `translate_volume(method.translate, ct_image, ctx.device)`. These runs are short and compare only with each
 # other: before trusting a ranking, ask whether a second seed would give the same one.
 
@@ -469,7 +470,8 @@ if (small_prepared / "paired_mr").is_dir():
     small_truths = {sid: load_paired_mr(small_prepared, sid).image for sid in small_ids}
     start = time.perf_counter()
     for lam in LAMBDAS:
-        config = TranslationOnlyConfig(TranslationConfig.from_preset(small, lambda_nce=lam), lr=small.lr)
+        translation = TranslationConfig.from_preset(small, lambda_nce=lam, nce_identity=lam > 0)  # eq. 8 needs PatchNCE
+        config = TranslationOnlyConfig(translation, lr=small.lr)
         method, _ = train_variant(lambda: TranslationOnly(config), small_prepared, small, seed=ctx.seed,
                                   device=ctx.device)
         images = {sid: translate_volume(method.translate, small_cts[sid], ctx.device) for sid in small_ids}

@@ -29,7 +29,7 @@ from ctl.training.loop import training_dataset
 from ctl.training.reproducibility import make_loader, seed_everything
 
 EXERCISE_ITERATIONS = {"ci": 4}  # per preset of the notebook; every other preset: DEFAULT_ITERATIONS
-DEFAULT_ITERATIONS = 150  # at 48 px: about 5 s per run of `ours` on an idle 2-core CPU
+DEFAULT_ITERATIONS = 100  # at 48 px: seconds per run of `ours`, so that four runs stay near half a minute
 
 
 def exercise_preset(notebook_preset: Preset) -> Preset:
