@@ -587,8 +587,8 @@ print(f"used in training: {AugmentConfig()}")
 # a seeded run repeats.
 #
 # ## 7. A slice viewer
-# Pick a volume, move the slider, toggle the organs. The figure under the widget is one static frame of the
-# same view, drawn for readers of the saved notebook (widgets need a live kernel).
+# Pick a volume, move the slider, toggle the organs. With a live kernel, moving a control draws the new view under
+# the controls; the figure below is the starting view, drawn for readers of the saved notebook.
 
 # %%
 from ctl.teach.plots import show_compact

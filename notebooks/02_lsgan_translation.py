@@ -330,8 +330,8 @@ ctx.save_figure(fig, "translations")
 show_compact(fig)
 
 # %% [markdown]
-# **Every slice.** Move through the first test patient with the slider (a live kernel is needed; the figure under
-# it is one frame, drawn for readers of the saved notebook).
+# **Every slice.** Move through the first test patient with the slider (with a live kernel, moving a control draws
+# the new view under the controls; the figure below is the starting view, for readers of the saved notebook).
 
 # %%
 from ctl.teach.widgets import translation_viewer

@@ -325,8 +325,8 @@ ctx.save_figure(fig, "temperature-negatives")
 # loss at chance grows like $\log(N+1)$) and raise the most the bound of Section 2 can certify.
 #
 # **Explore.** Move the temperature and the number of negatives: on the left, which negatives get the push; on the
-# right, where the chosen $\tau$ sits on the loss and gradient curves of those negatives. (The figure under the
-# widget is one frame, for readers without a live kernel.)
+# right, where the chosen $\tau$ sits on the loss and gradient curves of those negatives. (With a live kernel,
+# moving a control draws the new view under the controls; the figure below is the starting view.)
 
 # %%
 from ctl.teach.plots import show_compact

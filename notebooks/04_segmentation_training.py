@@ -241,7 +241,7 @@ print(f"training items (CT training slices): {len(train_set)}; keys of an item: 
 print(f"MR test subjects: {data.subject_ids(prepared, 'mr', 'test')}")
 
 # %%
-from ctl.teach.plots import body_box, show_labels  # a slice with organs in the paper's colours; crop to the body
+from ctl.teach.plots import body_box, organ_legend, show_labels  # a slice with its organs; crop to the body
 
 item = train_set[len(train_set) // 2]
 ct_box, mr_box = body_box(item["ct"][0].numpy()), body_box(item["mr"][0].numpy())
@@ -250,6 +250,7 @@ show_labels(axes[0], item["ct"][0][ct_box], None, "CT slice $x^s$")
 show_labels(axes[1], item["ct"][0][ct_box], item["ct_label"][ct_box], "its labels $y^s$")
 show_labels(axes[2], item["mr"][0][mr_box], None, "an unpaired MR slice $x^t$")
 fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "training-item")
 plt.show()
 
@@ -325,7 +326,8 @@ for name in NAMES:
     values = smooth(histories[name]["seg"], width)
     suffix = " (upper bound, MR labels)" if METHODS[name].uses_target_labels else ""
     axes[1].plot(np.arange(len(values)) + width, values, label=f"{name}{suffix}")
-axes[1].set(title=r"$L_{seg}$ on each method's own training images", xlabel="iteration")
+axes[1].set(title=r"$L_{seg}$ on each method's own training images", xlabel="iteration",
+            ylabel=f"L_seg (moving average of {width})")
 axes[1].legend(fontsize=8)
 ctx.save_figure(fig, "loss-curves")
 plt.show()
@@ -361,6 +363,7 @@ show_labels(axes[1], fake[0, 0].cpu().numpy()[ct_box], None, "G(CT): translated"
 show_labels(axes[2], fake[0, 0].cpu().numpy()[ct_box], ct_test.label[ct_z][ct_box], "G(CT) with the CT labels")
 show_labels(axes[3], mr_test.image[mr_z][mr_box], None, f"real MR {mr_test.subject}")
 fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "translation")
 plt.show()
 
@@ -374,7 +377,7 @@ plt.show()
 
 # %%
 from ctl.evaluate import predict_volume
-from ctl.teach.plots import organ_legend, show_compact
+from ctl.teach.plots import show_compact
 
 mr_ids = data.subject_ids(prepared, "mr", "test")
 volumes = {sid: data.load_volume(prepared, "mr", sid) for sid in mr_ids}
@@ -398,9 +401,9 @@ ctx.save_figure(fig, "mr-predictions")
 show_compact(fig)
 
 # %% [markdown]
-# **Every slice.** The same three predictions on every slice of the first MR test subject (a live kernel moves
-# the slider; the figure under it is one frame for readers of the saved notebook). Each title gives the share of
-# organ pixels (truth or prediction) that the method labels correctly on that slice.
+# **Every slice.** The same three predictions on every slice of the first MR test subject (with a live kernel,
+# moving the slider draws the new view under it; the figure below is the starting view, for readers of the saved
+# notebook). Each title gives the share of organ pixels (truth or prediction) labelled correctly on that slice.
 
 # %%
 from ctl.teach.widgets import prediction_viewer

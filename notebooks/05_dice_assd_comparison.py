@@ -176,7 +176,8 @@ print(f"in mm the shift across slices counts {in_mm[0] / in_mm[1]:.2f} times the
 # %% [markdown]
 # **Explore.** Shift the prediction and erode it (negative: dilate) and watch the two scores part: Dice counts
 # overlapping voxels, ASSD how far the boundaries are in mm at this spacing (3 mm between rows, 0.8 mm between
-# columns). The figure under the widget is one frame, for readers without a live kernel.
+# columns). With a live kernel, moving a control draws the new view under the controls; the figure below is the
+# starting view.
 
 # %%
 from ctl.teach.plots import show_compact
@@ -193,7 +194,8 @@ show_compact(draw(shift_rows=1, shift_cols=0, erode=0))
 # %% [markdown]
 # ### Exercise 2: an eroded organ
 # Erode the toy organ of the explorer by one voxel (no shift), at the same spacing. What are its Dice (a fraction)
-# and its ASSD in mm? Predict first: every surface voxel moves by one voxel, so is the ASSD nearer 0.8 mm or 3 mm?
+# and its ASSD in mm? Predict first: every surface voxel moves by one voxel, 3 mm across rows or 0.8 mm across
+# columns. Which edges of the organ hold more surface voxels, and where between 0.8 and 3 mm will the ASSD land?
 
 # %%
 from ctl.teach.exercises_results import check_dice_and_assd
@@ -206,8 +208,9 @@ check_dice_and_assd(eroded_dice, eroded_assd_mm, eroded, toy, (3.0, 0.8))
 
 # %% tags=["solution"]
 # Solution: the eroded 4 x 6 block keeps 24 of 48 voxels: Dice = 2 x 24 / (24 + 48) = 0.667. Its surface sits one
-# voxel inside the truth's: 0.8 mm away across columns, 3 mm across rows; each surface voxel takes its nearest
-# counterpart, so the ASSD lies between the two and nearer 0.8 mm.
+# voxel inside the truth's: 3 mm away across rows (the long top and bottom edges, most of the surface voxels) and
+# 0.8 mm across columns (the short sides); each surface voxel takes its nearest counterpart, so the ASSD lands
+# between the two, at the value printed below.
 eroded_dice = dice(eroded, toy)
 eroded_assd_mm = assd(eroded, toy, (3.0, 0.8)).value
 print(f"Dice {eroded_dice:.3f}, ASSD {eroded_assd_mm:.2f} mm")
@@ -357,8 +360,9 @@ ctx.save_figure(fig, "figure3-segmentations")
 show_compact(fig)
 
 # %% [markdown]
-# **Every slice, every method.** The first MR test subject, slice by slice (a live kernel moves the slider; the
-# figure under it is one frame). Each title gives the share of organ pixels the method labels correctly there.
+# **Every slice, every method.** The first MR test subject, slice by slice (with a live kernel, moving the slider
+# draws the new view under it; the figure below is the starting view). Each title gives the share of organ pixels
+# the method labels correctly there.
 
 # %%
 first = mr_test_ids[0]
@@ -476,8 +480,8 @@ ctx.save_figure(fig, "figure2-translations")
 show_compact(fig)
 
 # %% [markdown]
-# **Every slice.** The same comparison through the whole CT test volume (a live kernel moves the slider; the
-# figure under it is one frame).
+# **Every slice.** The same comparison through the whole CT test volume (with a live kernel, moving the slider
+# draws the new view under it; the figure below is the starting view).
 
 # %%
 from ctl.teach.widgets import translation_viewer

@@ -1,5 +1,6 @@
-"""ctl.teach.widgets: every viewer builds headless (no event loop, nothing waits), its controls span the data, and
-its static frame draws what the notebooks say it draws; the toy predictions and InfoNCE numbers by hand."""
+"""ctl.teach.widgets: every viewer builds headless without drawing into its output area (the nbclient deadlock),
+draws there once a control moves, its controls span the data, and its static frame draws what the notebooks say
+it draws; the toy predictions and InfoNCE numbers by hand."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -23,6 +24,10 @@ def controls(widget):
     return {child.description: child for child in widget.children if hasattr(child, "description")}
 
 
+def output_area(widget):
+    return widget.children[-1]
+
+
 @pytest.fixture(autouse=True)
 def close_figures():
     yield
@@ -44,6 +49,10 @@ def test_translation_viewer_shows_every_column_with_the_ct_outlines():
     widget, draw = translation_viewer(ct, {"LSGAN": ct.image * 0.5, "ours": ct.image * 0.8}, truth=ct.image)
     slider = controls(widget)["slice"]
     assert (slider.min, slider.max, slider.value) == (0, 4, 2)  # starts at the slice with the most organ pixels
+    assert output_area(widget).outputs == ()  # nothing drawn while no one moves a control: a headless run is safe
+    slider.value = 3
+    (shown,) = output_area(widget).outputs  # one figure, as an image, after the move
+    assert set(shown["data"]) & {"image/png", "image/jpeg"}
     fig = draw(2)
     assert [ax.get_title() for ax in fig.axes] == ["CT", "LSGAN", "ours", "paired MR truth"]
     assert all(len(ax.collections) == 4 for ax in fig.axes)  # the four organs outlined on every panel

@@ -128,12 +128,11 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def show_compact(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> None:
-    """Display ``fig`` in the notebook as PNG when that takes at most ``max_bytes`` of base64, otherwise as JPEG
-    (quality 88, then 75 and 60, then scaled down by steps of 0.8 until it fits), and close it so that the inline
-    backend does not show it a second time. Noisy image grids compress badly as PNG; JPEG keeps them readable at
-    a fraction of the size, and the committed notebooks stay under their 200 KB per image. Used by notebooks
-    01-05 and by the viewers of ``ctl.teach.widgets``."""
+def compact_image(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> DisplayImage:
+    """``fig`` rendered as PNG when that takes at most ``max_bytes`` of base64, otherwise as JPEG (quality 88,
+    then 75 and 60, then scaled down by steps of 0.8 until it fits); the figure is closed. Noisy image grids
+    compress badly as PNG; JPEG keeps them readable at a fraction of the size, and the committed notebooks stay
+    under their 200 KB per image."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -147,7 +146,13 @@ def show_compact(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> No
         while len(base64.b64encode(data)) > max_bytes:
             rgb = rgb.resize((int(rgb.width * 0.8), int(rgb.height * 0.8)), Image.Resampling.LANCZOS)
             data = _jpeg(rgb, 60)
-    display(DisplayImage(data=data, format=kind))
+    return DisplayImage(data=data, format=kind)
+
+
+def show_compact(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> None:
+    """Display ``compact_image(fig)`` in the notebook; the figure is closed, so that the inline backend does not
+    show it a second time. Used by notebooks 01-05."""
+    display(compact_image(fig, dpi, max_bytes))
 
 
 def translation_grid(columns: Mapping[str, Sequence[np.ndarray]], labels: Sequence[np.ndarray] | None = None,

@@ -1,11 +1,17 @@
 """Interactive viewers of the notebooks (ipywidgets), each with a static frame for readers of a saved notebook.
 
 Every viewer returns ``(widget, draw)``. ``draw(...)`` takes the same values as the widget's controls and returns
-one matplotlib figure without showing it; the widget (``ipywidgets.interactive``) calls ``draw`` and shows the
-figure with ``ctl.teach.plots.show_compact``. A notebook displays the widget, then draws one frame itself
-(``show_compact(draw(...))``), so that a headless run (papermill, nbval), a static render on GitHub, and a
-student without a live kernel all see a figure. Building a widget starts no event loop: it cannot hang a
-headless run.
+one matplotlib figure without showing it. The widget is the controls above an output area; moving a control
+redraws the figure there (``ctl.teach.plots.compact_image``). A notebook displays the widget, then draws the first
+frame itself (``show_compact(draw(...))``), so that a headless run (papermill, nbval), a static render on GitHub,
+and a student without a live kernel all see a figure.
+
+**Why the widget draws nothing until a control moves.** A figure shown inside a widget's output area while a
+headless client (nbclient, under papermill and nbval) executes the cell makes that client send messages back to
+the kernel on the channel it is waiting on, which can deadlock it until the cell times out (jupyter/nbclient
+issue 312; we saw a 900 s stall). ``ipywidgets.interactive`` draws at once, so it is not used; here the output
+area is filled only by a control's change, which never happens in a headless run, and then by setting the output
+widget's contents rather than capturing a display.
 
 - ``slice_viewer`` (notebook 01): any volume, one slice, organs on or off;
 - ``translation_viewer`` (02, 05): CT, each G(CT) and the paired MR truth of one slice, CT organ outlines on all;
@@ -30,16 +36,23 @@ from ctl.data import Volume
 from ctl.evaluate.metrics import assd, dice
 from ctl.losses import info_nce
 from ctl.teach.evaluation_plots import mask_legend, mask_overlay
-from ctl.teach.plots import organ_legend, outline_organs, show_compact, show_slice
+from ctl.teach.plots import compact_image, organ_legend, outline_organs, show_slice
 
 PANEL = 2.6  # inches per image panel of a viewer: about 260 screen pixels
 
 
-def _interactive(draw, **controls):
-    """``ipywidgets.interactive`` over ``draw``, showing each figure it returns with ``show_compact``."""
-    def update(**values):
-        show_compact(draw(**values))
-    return widgets.interactive(update, **controls)
+def _interactive(draw, **controls) -> widgets.VBox:
+    """The ``controls`` (name -> widget, each an argument of ``draw``) above an output area that shows
+    ``draw(**values)`` whenever a control changes, and nothing before (see the module docstring)."""
+    out = widgets.Output()
+
+    def redraw(_change=None) -> None:
+        out.outputs = ()
+        out.append_display_data(compact_image(draw(**{name: c.value for name, c in controls.items()})))
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return widgets.VBox([*controls.values(), out])
 
 
 def _slice_slider(depth: int, value: int) -> widgets.IntSlider:
