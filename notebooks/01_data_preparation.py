@@ -415,6 +415,7 @@ check_ct_window(kidney_intensity, hu=176)
 check_ct_window(lung_intensity, hu=-500)
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: (176 + 200) / 500 = 0.752; -500 HU lies below the window, is clipped to -200 HU, and becomes 0.
 kidney_intensity, lung_intensity = (176 + 200) / 500, 0.0
 check_ct_window(kidney_intensity, hu=176)

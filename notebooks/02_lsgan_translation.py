@@ -141,6 +141,7 @@ least_squares_gradient = None
 check_gan_gradients(minimax_gradient, non_saturating_gradient, least_squares_gradient, score=-1.0)
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: d/da log(1 - s) = -s'/(1 - s) = -s; d/da -log s = -s'/s = -(1 - s); d/da (a - 1)^2 = 2 (a - 1).
 sigmoid = 1 / (1 + np.exp(1.0))  # sigma(-1)
 minimax_gradient, non_saturating_gradient, least_squares_gradient = -sigmoid, -(1 - sigmoid), 2 * (-1.0 - 1)
@@ -291,6 +292,7 @@ gen_at_half = None  # L_gen when D outputs 0.5 everywhere
 check_lsgan_landmarks(dis_at_half, gen_at_half, d_output=0.5)
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: L_dis = (0.5 - 0)^2 + (0.5 - 1)^2 = 0.5 and L_gen = (0.5 - 1)^2 = 0.25. Below 0.5, D tells the two
 # apart better than chance; L_gen above 0.25 means the generator's fakes are scored below 0.5 on average.
 dis_at_half, gen_at_half = 0.5 ** 2 + (0.5 - 1) ** 2, (0.5 - 1) ** 2

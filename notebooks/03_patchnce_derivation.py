@@ -167,6 +167,7 @@ my_loss = None  # L_q in nats
 check_infonce(my_loss, ex_q, ex_pos, ex_neg, ex_tau)
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: logits 0.8/0.2 = 4.0 for the positive; 3.0, 0.0 and 4.0 for the negatives. The third negative is as
 # similar to q as the positive, so the positive cannot get more than half of the probability.
 ex_logits = np.concatenate([[ex_q @ ex_pos], ex_neg @ ex_q]) / ex_tau
@@ -236,6 +237,7 @@ negatives_needed = None  # a whole number
 check_negatives_for_bound(negatives_needed, nats=3.0)
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: the bound never exceeds log(N + 1), so N + 1 >= e^3 = 20.09: N = 20 (log 21 = 3.04 nats).
 negatives_needed = int(np.ceil(np.exp(3.0) - 1))
 check_negatives_for_bound(negatives_needed, nats=3.0)

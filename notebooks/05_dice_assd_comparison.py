@@ -139,6 +139,7 @@ mean_of_means_mm = None  # the mean of the two directed means, in mm
 check_assd_modes(pooled_mm, mean_of_means_mm, centre, square, (1.5, 1.0))
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: the truth has 28 surface pixels, the prediction 12; the truth's are farther from the other surface on
 # average, and the pooled mean counts each of its 28 once, the mean of means counts that direction as one half.
 p_to_t, t_to_p = surface_distances(centre, square, spacing=(1.5, 1.0))
@@ -207,6 +208,7 @@ eroded_assd_mm = None  # in mm
 check_dice_and_assd(eroded_dice, eroded_assd_mm, eroded, toy, (3.0, 0.8))
 
 # %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
 # Solution: the eroded 4 x 6 block keeps 24 of 48 voxels: Dice = 2 x 24 / (24 + 48) = 0.667. Its surface sits one
 # voxel inside the truth's: 3 mm away across rows (the long top and bottom edges, most of the surface voxels) and
 # 0.8 mm across columns (the short sides); each surface voxel takes its nearest counterpart, so the ASSD lands
