@@ -242,7 +242,7 @@ def test_figures_are_readable_and_widgets_have_a_frame_and_the_time_is_measured(
 
 
 def test_widgets_teach_in_at_least_three_notebooks():
-    with_widgets = [p.stem for p in NOTEBOOKS if "display(widget)" in p.with_suffix(".py").read_text()]
+    with_widgets = [p.stem for p in NOTEBOOKS if "display(widget)" in p.with_suffix(".py").read_text(encoding="utf-8")]
     assert len(with_widgets) >= 3, with_widgets
 
 

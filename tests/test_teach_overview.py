@@ -64,7 +64,7 @@ def test_the_instructors_times_table_is_generated_between_its_markers(fake_times
 
 
 def test_the_committed_guide_shows_the_measured_times():
-    text = INSTRUCTORS.read_text()
+    text = INSTRUCTORS.read_text(encoding="utf-8")
     assert instructor_times() in text, "run `python -m ctl.teach.overview` to regenerate the guide's times table"
 
 

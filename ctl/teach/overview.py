@@ -140,13 +140,13 @@ def write_instructor_times(path: Path = INSTRUCTORS) -> bool:
     Raises:
         ValueError: when ``path`` lacks the two marker lines (the table is only ever written between them).
     """
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     if TIMES_START not in text or TIMES_END not in text:
         raise ValueError(f"{path} has no generated times section (the lines {TIMES_START!r} and {TIMES_END!r})")
     before, rest = text.split(TIMES_START, 1)
     after = rest.split(TIMES_END, 1)[1]
     new = before + instructor_times() + after
-    path.write_text(new)
+    path.write_text(new, encoding="utf-8")
     return new != text
 
 
