@@ -15,7 +15,7 @@ HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 || test -e /proc/dri
 TORCH_INDEX ?= $(if $(HAS_NVIDIA),,https://download.pytorch.org/whl/cpu)
 PRESET ?= cpu
 
-.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs bench clean wheel-check
+.PHONY: demo test venv unit notebooks-ci nbval sync refresh-outputs student bench clean wheel-check
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ refresh-outputs: venv
 # virtual environment, and run from an empty folder outside the checkout (.ci/wheel_check, run by .ci/run).
 wheel-check:
 	PYTHON=$(PYTHON) TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" bash .ci/wheel_check
+
+# The series as handed to students: solution cells removed, outputs cleared, into build/student/ (instructors keep
+# notebooks/, see notebooks/INSTRUCTORS.md). It never replaces a notebook there that it did not write itself.
+student: venv
+	$(PY) -m ctl.teach.student notebooks build/student
 
 bench: venv
 	$(PY) benchmarks/run_all.py

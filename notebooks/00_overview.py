@@ -23,6 +23,9 @@
 # - the pipeline of *Contrastive Translation Learning for Medical Image Segmentation* (Zeng, Fan et al.,
 #   ICASSP 2022) as one picture, with the loss of each arrow;
 # - the map of this series, and how to switch preset, device and data.
+#
+# **Time and hardware**: printed under the setup cell (measured, never estimated). Notebooks 01-05 end their
+# sections with exercises that check themselves; instructors: `notebooks/INSTRUCTORS.md`.
 
 # %% [markdown]
 # **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
@@ -52,6 +55,13 @@ SEED = 0
 from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("00_overview", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
+
+# %%
+from IPython.display import Markdown, display
+
+from ctl.teach.overview import time_and_hardware
+
+display(Markdown(time_and_hardware("00_overview")))
 
 # %% [markdown]
 # ## 1. The clinical problem
@@ -85,8 +95,12 @@ ctx = setup_notebook("00_overview", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED
 # - Looking like MR is not enough: the kidney must stay where the kidney was. PatchNCE (eq. 4-11, from CUT)
 #   encodes $x^s$ and $x^{s\to t}$ with $G$'s own encoder, projects patches with a small MLP $F$, and asks
 #   each translated patch to pick its own source patch out of the others (notebook 03).
+# - The same PatchNCE is asked of real MR (eq. 8): $G$ applied to an MR slice $x^t$ should change nothing, so
+#   each patch of $G(x^t)$ must pick its own patch of $x^t$. The paper writes $x^{t\to s}$ for it; with a single
+#   generator, as in CUT, it is $G(x^t)$ (the third row of the figure).
 # - A U-Net $U$ learns from $(x^{s\to t}, y^s)$ with weighted cross-entropy plus Dice (eq. 12-14), in the same
-#   loop (notebook 04). At test time only $U$ is used, on real MR.
+#   loop (notebook 04). At test time (below the dotted line) only $U$ is used, on real MR: $G$, $D$ and $F$ exist
+#   only to train it.
 
 # %%
 from ctl.teach.overview import draw_pipeline
@@ -99,7 +113,13 @@ ctx.save_figure(fig, "pipeline")
 #
 # Each notebook states what it teaches, derives before it codes, and runs in minutes on a CPU at its default
 # settings. Times are measured (by `benchmarks/notebook_times.py`) on a 2-core CPU, not estimated; a dash means
-# that preset has not been timed yet.
+# that preset has not been timed yet. Each notebook's header line reads the same file, so the two agree.
+#
+# **Exercises.** Every section of notebooks 01-05 that teaches a skill ends with an exercise: a heading
+# "Exercise", a cell where you write your answer (it starts as `None`) and a call to a checker of `ctl.teach`
+# that says whether the answer is right or what is wrong, without giving the answer away. The worked solution
+# follows in a cell tagged `solution`; `make student` writes the series without those cells into
+# `build/student/`, for handing out.
 
 # %%
 from IPython.display import Markdown, display

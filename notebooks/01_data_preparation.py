@@ -27,6 +27,10 @@
 # - each preprocessing step of the paper (CT window, MR normalisation, resampling, a split by subject), shown;
 # - the paper's augmentations (sharpness, brightness/contrast, elastic deformation) on one slice;
 # - how to browse the volumes, and how to switch from the phantom to the real BTCV and CHAOS data.
+#
+# **Exercises** (they check themselves): 1 a voxel's position in millimetres from the NIfTI affine (section 3),
+# 2 the CT window by hand (section 5.1), 3 the pixel size after resampling (section 5.3).
+# **Time and hardware**: printed under the setup cell.
 
 # %% [markdown]
 # **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
@@ -47,7 +51,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters"]
 PRESET = "cpu"  # ci, cpu, gpu or paper; the environment variable CTL_PRESET overrides it
-DATA_SOURCE = "phantom"  # "phantom" (made here, nothing to download) or "real" (BTCV + CHAOS, see section 8)
+DATA_SOURCE = "phantom"  # "phantom" (made here, nothing to download) or "real" (BTCV + CHAOS, see section 9)
 DATA_DIR = "../data"  # raw and prepared data
 RUN_DIR = "../runs/notebooks"  # trained models, figures and results
 SEED = 0
@@ -56,6 +60,13 @@ SEED = 0
 from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("01_data_preparation", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
+
+# %%
+from IPython.display import Markdown, display
+
+from ctl.teach.overview import time_and_hardware
+
+display(Markdown(time_and_hardware("01_data_preparation")))
 
 # %% [markdown]
 # ## 1. The data: a phantom in the real data sets' formats
@@ -86,8 +97,6 @@ ctx = setup_notebook("01_data_preparation", PRESET, DATA_SOURCE, DATA_DIR, RUN_D
 
 # %%
 # NBVAL_CHECK_OUTPUT
-from IPython.display import Markdown, display
-
 from ctl.data.render import CT_HU, MR_RELAXATION, MRConfig, mr_relative
 
 relative = mr_relative(MRConfig())
@@ -182,7 +191,8 @@ for ax, domain in zip(axes, ("ct", "mr")):
         ax.hist(values, bins=60, range=(0, 1), density=True, histtype="step", color=organ.colour, lw=1.5,
                 label=organ.name.replace("_", " "))
     ax.set_title(f"{domain.upper()} training subjects: organ intensities")
-    ax.set_xlabel("prepared intensity (0-1)")
+    ax.set_xlabel("prepared intensity (0-1, no unit)")
+    ax.set_ylabel("density (share of voxels per unit)")
 axes[0].legend(fontsize=8)
 ctx.save_figure(fig, "organ_histograms")
 plt.show()
@@ -226,6 +236,25 @@ liver_voxel = np.argwhere(np.asanyarray(label_nii.dataobj) == 6).mean(axis=0)  #
 liver_ras = nii.affine @ np.append(liver_voxel, 1.0)
 print(f"liver centroid: voxel {np.round(liver_voxel, 1).tolist()} -> RAS {np.round(liver_ras[:3], 1).tolist()} mm"
       f"  (x > 0: the patient's right)")
+
+# %% [markdown]
+# ### Exercise 1: a voxel in millimetres
+# Use the affine `nii.affine` printed above to find where voxel $(i, j, k) = (10, 20, 5)$ of this CT lies, in
+# millimetres of the RAS frame, and say on which side of the patient it is. Set `ras` to the three numbers
+# $(x, y, z)$ and run the cell.
+
+# %%
+from ctl.teach.exercises import check_voxel_to_ras
+
+voxel = (10, 20, 5)
+ras = None  # (x, y, z) in mm
+check_voxel_to_ras(ras, nii.affine, voxel)
+
+# %% tags=["solution"]
+# Solution: the affine maps the homogeneous voxel index (i, j, k, 1) to (x, y, z, 1).
+ras = (nii.affine @ np.array([*voxel, 1.0]))[:3]
+print(f"voxel {voxel} -> RAS {np.round(ras, 1).tolist()} mm")
+check_voxel_to_ras(ras, nii.affine, voxel)
 
 # %% [markdown]
 # BTCV labels 13 organs (1 spleen, 2 right kidney, 3 left kidney, 4 gallbladder, 6 liver, 7 stomach, 8 aorta,
@@ -296,11 +325,13 @@ print(f"{by_geometry[busiest].stem}.png: grey values {values.tolist()} with pixe
 classes = decode_chaos_png(grey)
 print(f"decoded classes: {np.unique(classes).tolist()}  "
       f"({', '.join(f'{CLASS_NAMES[c]} {low + 1}-{high}' for c, (low, high) in CHAOS_RANGES.items())})")
-fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+fig, axes = plt.subplots(1, 2, figsize=(8, 4.2))
 axes[0].imshow(grey, cmap="gray", vmin=0, vmax=255)
-axes[0].set_title("PNG as stored (grey levels)", fontsize=9)
+axes[0].set_title("PNG as stored (grey levels 0-255)", fontsize=9)
 show_slice(axes[1], np.zeros_like(classes, dtype=float), classes, "decoded classes", alpha=0.9)
 axes[0].set_xticks([]), axes[0].set_yticks([])
+fig.tight_layout()
+organ_legend(fig)
 plt.show()
 
 # %% [markdown]
@@ -350,7 +381,7 @@ for name, lab in (("our loader", canonical_label), ("ignoring the affine", naive
 
 # %%
 from ctl.data import load_btcv_case, window_ct
-from ctl.organs import ORGAN_COLOURS
+from ctl.organs import ORGAN_COLOURS, ORGAN_TITLES
 from ctl.teach.plots import organ_medians
 
 ct_raw = load_btcv_case(btcv_root, ct_number)
@@ -359,13 +390,15 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 2.8))
 axes[0].hist(hu, bins=120, range=(-1100, 1100), color="0.4")
 axes[0].axvspan(-200, 300, color="orange", alpha=0.2, label="window")
 for organ, value in organ_medians(ct_raw).items():
-    axes[0].axvline(value, color=ORGAN_COLOURS[organ], lw=1.2)
+    axes[0].axvline(value, color=ORGAN_COLOURS[organ], lw=1.2, label=f"{ORGAN_TITLES[organ]} median")
 axes[0].set_yscale("log")
-axes[0].set_title("raw CT (HU); lines: organ medians", fontsize=9)
-axes[0].legend(fontsize=8)
+axes[0].set_title("raw CT; lines: organ medians", fontsize=9)
+axes[0].set(xlabel="Hounsfield units (HU)", ylabel="voxels (log scale)")
+axes[0].legend(fontsize=7)
 axes[1].hist(window_ct(hu), bins=100, range=(0, 1), color="0.4")
 axes[1].set_yscale("log")
 axes[1].set_title("after the window: (clip(HU, -200, 300) + 200) / 500", fontsize=9)
+axes[1].set(xlabel="prepared intensity (0-1, no unit)", ylabel="voxels (log scale)")
 ctx.save_figure(fig, "ct_window")
 plt.show()
 below, above = (hu < -200).mean(), (hu > 300).mean()
@@ -373,6 +406,26 @@ print(f"voxels clipped to 0: {below:.1%} (air, fat, lungs); to 1: {above:.1%} (b
 print("organ medians (HU): " + ", ".join(f"{k} {v:.0f}" for k, v in organ_medians(ct_raw).items()))
 ctx.record("ct_clipped_low_fraction", float(below))
 ctx.record("ct_clipped_high_fraction", float(above))
+
+# %% [markdown]
+# ### Exercise 2: the window by hand
+# What prepared intensity does a kidney voxel of 176 HU get, and what does a lung voxel of -500 HU get? Work
+# them out from the formula above (no code needed), then let the checker judge.
+
+# %%
+from ctl.teach.exercises import check_ct_window
+
+kidney_intensity = None  # the prepared value of 176 HU
+lung_intensity = None  # the prepared value of -500 HU
+check_ct_window(kidney_intensity, hu=176)
+check_ct_window(lung_intensity, hu=-500)
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution: (176 + 200) / 500 = 0.752; -500 HU lies below the window, is clipped to -200 HU, and becomes 0.
+kidney_intensity, lung_intensity = (176 + 200) / 500, 0.0
+check_ct_window(kidney_intensity, hu=176)
+check_ct_window(lung_intensity, hu=-500)
 
 # %% [markdown]
 # ### 5.2 MR: robust scaling to [0, 1]
@@ -392,10 +445,12 @@ for value, name in ((low, "0.5 %"), (high, "99.5 %"), (mr_raw.image.max(), "max"
     axes[0].axvline(value, color="orange" if name != "max" else "red", lw=1.2)
     axes[0].text(value, axes[0].get_ylim()[1] * 0.3, f" {name}", fontsize=8)
 axes[0].set_yscale("log")
-axes[0].set_title("raw T2-SPIR (scanner units)", fontsize=9)
+axes[0].set_title("raw T2-SPIR; lines: percentiles and maximum", fontsize=9)
+axes[0].set(xlabel="MR signal (scanner units)", ylabel="voxels (log scale)")
 axes[1].hist(normalise_mr(mr_raw.image).ravel(), bins=100, range=(0, 1), color="0.4")
 axes[1].set_yscale("log")
 axes[1].set_title("after percentile scaling", fontsize=9)
+axes[1].set(xlabel="prepared intensity (0-1, no unit)", ylabel="voxels (log scale)")
 ctx.save_figure(fig, "mr_normalisation")
 plt.show()
 print(f"{mr_raw.subject}: 0.5 % = {low:.0f}, 99.5 % = {high:.0f}, maximum = {mr_raw.image.max():.0f} (scanner units)")
@@ -448,16 +503,39 @@ print("share of each organ's voxels at 1.0 after scaling (prepared MR training s
 # %%
 ct_prepared = load_volume(prepared, "ct", f"ct{ct_number:04d}")
 z = busiest_slice(ct_raw.label)
-fig, axes = plt.subplots(1, 2, figsize=(7, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
 show_slice(axes[0], window_ct(ct_raw.image[z]), ct_raw.label[z],
            f"raw {ct_raw.image.shape[1]}x{ct_raw.image.shape[2]}, {ct_raw.spacing[1]:.2f} mm pixels")
 show_slice(axes[1], ct_prepared.image[z], ct_prepared.label[z],
            f"prepared {ct_prepared.image.shape[1]}x{ct_prepared.image.shape[2]}, {ct_prepared.spacing[1]:.2f} mm")
+fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "resampling")
 plt.show()
 print(f"spacing (z, y, x) mm: raw {np.round(ct_raw.spacing, 3).tolist()} -> prepared "
       f"{np.round(ct_prepared.spacing, 3).tolist()}")
 print(f"labels present: raw {np.unique(ct_raw.label[z]).tolist()}, prepared {np.unique(ct_prepared.label[z]).tolist()}")
+
+# %% [markdown]
+# ### Exercise 3: the pixel size after resampling
+# The raw MR volume of section 5.2, `mr_raw`, has slices of `mr_raw.image.shape[1:]` pixels with spacing
+# `mr_raw.spacing[1:]` (mm). What in-plane pixel size (mm) does it get once prepared at this preset's
+# `ctx.preset.image_size`? Reason it out from the paragraph above (pad, then resize), and compute it.
+
+# %%
+from ctl.teach.exercises import check_prepared_spacing
+
+print(f"{mr_raw.subject}: {mr_raw.image.shape[1]} x {mr_raw.image.shape[2]} pixels of "
+      f"{mr_raw.spacing[1]:.3f} x {mr_raw.spacing[2]:.3f} mm; prepared size {ctx.preset.image_size} px")
+mr_pixel_mm = None  # the prepared pixel size in mm
+check_prepared_spacing(mr_pixel_mm, mr_raw.image.shape[1:], mr_raw.spacing[1:], ctx.preset.image_size)
+
+# %% tags=["solution"]
+# Solution: pad the smaller side so the field of view is square in mm, then spread it over image_size pixels.
+field_of_view_mm = max(mr_raw.image.shape[1] * mr_raw.spacing[1], mr_raw.image.shape[2] * mr_raw.spacing[2])
+mr_pixel_mm = field_of_view_mm / ctx.preset.image_size
+print(f"field of view {field_of_view_mm:.1f} mm / {ctx.preset.image_size} px = {mr_pixel_mm:.3f} mm per pixel")
+check_prepared_spacing(mr_pixel_mm, mr_raw.image.shape[1:], mr_raw.spacing[1:], ctx.preset.image_size)
 
 # %% [markdown]
 # ### 5.4 The split is by subject
@@ -516,11 +594,12 @@ print(f"used in training: {AugmentConfig()}")
 # a seeded run repeats.
 #
 # ## 7. A slice viewer
-# Pick a volume, move the slider, toggle the organs. The figure under the widget is one static frame of the
-# same view, drawn for readers of the saved notebook (widgets need a live kernel).
+# Pick a volume, move the slider, toggle the organs. With a live kernel, moving a control draws the new view under
+# the controls; the figure below is the starting view, drawn for readers of the saved notebook.
 
 # %%
-from ctl.teach.plots import slice_viewer
+from ctl.teach.plots import show_compact
+from ctl.teach.widgets import slice_viewer
 
 viewer_volumes = {f"CT {ct_id}": ct, f"MR {mr_id}": load_volume(prepared, "mr", mr_id)}
 if meta["paired_mr"]:
@@ -530,7 +609,8 @@ display(widget)
 
 # %%
 frame = draw(f"CT {ct_id}", position=busiest_slice(ct.label) / (ct.image.shape[0] - 1), overlay=True)
-_ = ctx.save_figure(frame, "viewer_frame")
+ctx.save_figure(frame, "viewer_frame")
+show_compact(frame)
 
 # %% [markdown]
 # ## 8. The domain shift, measured

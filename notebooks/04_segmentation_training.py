@@ -27,6 +27,10 @@
 #   trained on labelled MR (upper bound, it *uses target labels*);
 # - a training loop that can be stopped and resumed bit for bit (seeds, checkpoints, history);
 # - reading the outcome: loss curves, predictions on MR test slices, 2D and 3D Dice per organ.
+#
+# **Exercises** (they check themselves): 1 which networks $\mathcal{L}_{seg}$ reaches, 2 the share of the gap
+# between the bounds, 3 two variants of the method against the noise of a second seed (short runs on the small
+# phantom). **Time and hardware**: printed under the setup cell.
 
 # %% [markdown]
 # **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
@@ -56,6 +60,13 @@ SEED = 0
 from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("04_segmentation_training", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
+
+# %%
+from IPython.display import Markdown, display
+
+from ctl.teach.overview import time_and_hardware
+
+display(Markdown(time_and_hardware("04_segmentation_training")))
 
 # %% [markdown]
 # ## 1. The objective, term by term
@@ -94,6 +105,45 @@ ctx = setup_notebook("04_segmentation_training", PRESET, DATA_SOURCE, DATA_DIR, 
 #
 # **F from the first batch.** $F$ is one small MLP per encoder layer, and its input width is that layer's
 # channel count. CUT creates it on the first batch; so do we (`Method.setup`), before Adam #1 is built.
+
+# %% [markdown]
+# ### Exercise 1: where does $\mathcal{L}_{seg}$'s gradient go?
+# With `OursConfig(seg_grad_to_generator=False)`, which of the four networks $G$, $D$, $F$, $U$ receive a
+# gradient from $\mathcal{L}_{seg}$? Answer from the table and the paragraph above; the solution then checks it
+# by experiment, on a method built at a tiny size.
+
+# %%
+from ctl.teach.exercises_results import check_seg_gradient_reach
+
+reached_by_seg = None  # a set of names, e.g. {"G", "D"}
+check_seg_gradient_reach(reached_by_seg, seg_grad_to_generator=False)
+
+# %% tags=["solution"]
+# Solution: U computes L_seg and G's output is detached before U sees it, so U alone. The experiment: build the
+# method, compute L_seg on one batch the way its training step does, and list the networks with a gradient.
+from dataclasses import replace
+
+import torch
+
+from ctl.losses import segmentation_loss
+from ctl.methods import Ours, OursConfig
+from ctl.presets import PRESETS
+
+tiny = PRESETS["ci"]
+for flag in (True, False):
+    torch.manual_seed(0)
+    method = Ours(replace(OursConfig.from_preset(tiny), seg_grad_to_generator=flag))
+    ct_batch = torch.rand(2, 1, tiny.image_size, tiny.image_size)
+    method.translator.build_projection(ct_batch)
+    fake = method.translator.translate(ct_batch)
+    logits = method.segmenter(fake if flag else fake.detach())
+    segmentation_loss(logits, torch.randint(0, 5, (2, tiny.image_size, tiny.image_size))).backward()
+    networks = {"G": method.translator.G, "D": method.translator.D, "F": method.translator.F, "U": method.segmenter}
+    reached = {k for k, net in networks.items() if any(p.grad is not None and p.grad.abs().sum() > 0
+                                                       for p in net.parameters())}
+    print(f"seg_grad_to_generator={flag}: L_seg's gradient reaches {sorted(reached)}")
+reached_by_seg = reached
+check_seg_gradient_reach(reached_by_seg, seg_grad_to_generator=False)
 
 # %% [markdown]
 # ### The segmentation loss (eq. 12-14), and a misprint in eq. 14
@@ -197,7 +247,7 @@ print(f"training items (CT training slices): {len(train_set)}; keys of an item: 
 print(f"MR test subjects: {data.subject_ids(prepared, 'mr', 'test')}")
 
 # %%
-from ctl.teach.plots import body_box, show_labels  # a slice with organs in the paper's colours; crop to the body
+from ctl.teach.plots import body_box, organ_legend, show_labels  # a slice with its organs; crop to the body
 
 item = train_set[len(train_set) // 2]
 ct_box, mr_box = body_box(item["ct"][0].numpy()), body_box(item["mr"][0].numpy())
@@ -206,6 +256,7 @@ show_labels(axes[0], item["ct"][0][ct_box], None, "CT slice $x^s$")
 show_labels(axes[1], item["ct"][0][ct_box], item["ct_label"][ct_box], "its labels $y^s$")
 show_labels(axes[2], item["mr"][0][mr_box], None, "an unpaired MR slice $x^t$")
 fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "training-item")
 plt.show()
 
@@ -283,7 +334,8 @@ for name in NAMES:
     values = smooth(histories[name]["seg"], width)
     suffix = " (upper bound, MR labels)" if METHODS[name].uses_target_labels else ""
     axes[1].plot(np.arange(len(values)) + width, values, label=f"{name}{suffix}")
-axes[1].set(title=r"$L_{seg}$ on each method's own training images", xlabel="iteration")
+axes[1].set(title=r"$L_{seg}$ on each method's own training images", xlabel="iteration",
+            ylabel=f"L_seg (moving average of {width})")
 axes[1].legend(fontsize=8)
 ctx.save_figure(fig, "loss-curves")
 plt.show()
@@ -319,6 +371,7 @@ show_labels(axes[1], fake[0, 0].cpu().numpy()[ct_box], None, "G(CT): translated"
 show_labels(axes[2], fake[0, 0].cpu().numpy()[ct_box], ct_test.label[ct_z][ct_box], "G(CT) with the CT labels")
 show_labels(axes[3], mr_test.image[mr_z][mr_box], None, f"real MR {mr_test.subject}")
 fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "translation")
 plt.show()
 
@@ -326,12 +379,13 @@ plt.show()
 # ## 8. Predictions on MR test slices
 #
 # Each method's `segmenter` (the U-Net in all three) is applied to whole MR test volumes slice by slice
-# (`ctl.evaluate.predict_volume`). One slice per test subject, the one with the most organ pixels; colours as in
-# the paper's Fig. 3: liver cyan, right kidney blue, left kidney pink, spleen red. Right and left are the
-# patient's: the right kidney is on the image's left.
+# (`ctl.evaluate.predict_volume`). One slice per test subject, the one with the most organ pixels; the colours
+# (in the legend) keep the hues of the paper's Fig. 3. Right and left are the patient's: the right kidney is on
+# the image's left.
 
 # %%
 from ctl.evaluate import predict_volume
+from ctl.teach.plots import show_compact
 
 mr_ids = data.subject_ids(prepared, "mr", "test")
 volumes = {sid: data.load_volume(prepared, "mr", sid) for sid in mr_ids}
@@ -350,8 +404,24 @@ for row, sid in zip(axes, shown):
         title = "oracle (upper bound)" if name == "oracle" else name
         show_labels(ax, volume.image[z][box], predictions[name][sid][z][box], title)
 fig.tight_layout()
+organ_legend(fig)
 ctx.save_figure(fig, "mr-predictions")
-plt.show()
+show_compact(fig)
+
+# %% [markdown]
+# **Every slice.** The same three predictions on every slice of the first MR test subject (with a live kernel,
+# moving the slider draws the new view under it; the figure below is the starting view, for readers of the saved
+# notebook). Each title gives the share of organ pixels (truth or prediction) labelled correctly on that slice.
+
+# %%
+from ctl.teach.widgets import prediction_viewer
+
+first = mr_ids[0]
+widget, draw = prediction_viewer(volumes[first], {name: predictions[name][first] for name in NAMES})
+display(widget)
+
+# %%
+show_compact(draw())
 
 # %% [markdown]
 # ## 9. Dice on the MR test subjects
@@ -403,6 +473,28 @@ if ctx.preset.name == "ci":
     print("(ci preset: a few iterations on tiny images, a smoke test; these numbers mean nothing)")
 
 # %% [markdown]
+# ### Exercise 2: the share of the gap
+# From the mean 3D Dice values printed above (`mean_3d`), compute the share (%) of the distance between the two
+# bounds that `ours` closes, without looking at the line that prints it. Why divide by that distance rather than
+# by the oracle's Dice?
+
+# %%
+from ctl.teach.exercises_results import check_gap_closed
+
+share_closed = None  # in %
+check_gap_closed(share_closed, mean_3d["source_only"], mean_3d["ours"], mean_3d["oracle"])
+
+# %% tags=["solution"]
+# Solution: 0 % means no better than CT-only training, 100 % as good as training on MR labels. Dividing by the
+# oracle's Dice would mix the domain shift with how hard the task is even with the right labels.
+between_bounds = mean_3d["oracle"] - mean_3d["source_only"]
+if between_bounds > 0:
+    share_closed = 100 * (mean_3d["ours"] - mean_3d["source_only"]) / between_bounds
+    check_gap_closed(share_closed, mean_3d["source_only"], mean_3d["ours"], mean_3d["oracle"])
+else:
+    print("the oracle is not above source_only in this run: the share is undefined (train longer)")
+
+# %% [markdown]
 # How to read these numbers: the distance between `source_only` and the oracle is the domain shift of the
 # phantom (the same U-Net, trained as long, on CT or on MR). Translation closes part of it when $G$ keeps the
 # anatomy of the CT slice and gives it MR's contrasts; the fraction printed above says how much. At the `ci`
@@ -425,8 +517,9 @@ if ctx.preset.name == "ci":
 # | M4 | `sifa` | image and feature alignment together: CT→MR generator, shared encoder with a segmentation head and a decoder back to images, discriminators on images and on segmentations, cycle consistency | translated CT, features aligned |
 #
 # The next cell trains each of them at the chosen preset, or loads the run made earlier (notebook 05 then
-# reuses all seven). At the `cpu` preset this is the longest cell of the series (several minutes per method on
-# two cores).
+# reuses all seven). At the `cpu` preset this is the longest cell of the series: the table it prints gives each
+# method's training time in the run that made it, and the line under the setup cell this notebook's measured
+# total.
 
 # %%
 BASELINES = ("cyclegan", "synseg", "adaptseg", "sifa")
@@ -457,9 +550,57 @@ print(f"one seed ({ctx.seed}), {len(mr_ids)} MR test subject(s), preset {ctx.pre
       "notebook 05 adds ASSD, several seeds where the preset has them, and the paper's numbers")
 
 # %% [markdown]
-# One seed and a handful of test subjects: differences of a few points between methods are within the noise of
-# GAN training (notebook 05 shows the spread over seeds where the preset trains several). What the table can
-# show is the larger pattern: which methods close most of the gap between the bounds.
+# One seed and a handful of test subjects: differences of a few points between methods may be within the noise
+# of GAN training (notebook 05 shows the spread over seeds where the preset trains several, and exercise 3 below
+# measures it on a small case). What the table can show is the larger pattern: which methods close most of the
+# gap between the bounds.
+
+# %% [markdown]
+# ### Exercise 3: two design choices, against the noise of a second seed
+# Does it matter that $\mathcal{L}_{seg}$ reaches $G$, or that PatchNCE is also asked of real MR (eq. 8)? Train
+# `ours` four times for a short run on the small `ci` phantom (`ctl.teach.short_runs`: `exercise_data`,
+# `exercise_preset`, `train_variant`, `mean_dice`): the default at seed 0 and at seed 1, and at seed 0 with
+# `seg_grad_to_generator=False` and with `nce_identity=False` (a `TranslationConfig` field: build it with
+# `TranslationConfig.from_preset(small, nce_identity=False)`). Fill `variant_dice` with the mean 3D Dice of each,
+# then answer: is the largest difference between a variant and the default larger than the difference between
+# the default's two seeds? (These short runs compare only with each other, not with the tables above.)
+
+# %%
+from ctl.teach.exercises_results import check_variant_reading
+
+variant_dice = {}  # "default, seed 0", "default, seed 1", and one entry per variant -> mean 3D Dice (%)
+larger_than_seed_noise = None  # True or False
+check_variant_reading(larger_than_seed_noise, variant_dice, "default, seed 0", "default, seed 1")
+
+# %% tags=["solution"]
+# Solution: four short runs (the cell prints how long they took).
+import time
+from dataclasses import replace
+
+from ctl.methods import Ours, OursConfig
+from ctl.teach.short_runs import exercise_data, exercise_preset, mean_dice, train_variant
+from ctl.translate import TranslationConfig
+
+small_prepared, small = exercise_data(ctx.data_dir, ctx.seed), exercise_preset(ctx.preset)
+default = OursConfig.from_preset(small)
+runs = {"default, seed 0": (default, 0), "default, seed 1": (default, 1),
+        "seg_grad_to_generator=False": (replace(default, seg_grad_to_generator=False), 0),
+        "nce_identity=False": (replace(default, translation=TranslationConfig.from_preset(small, nce_identity=False)),
+                               0)}
+start = time.perf_counter()
+for run_name, (config, seed) in runs.items():
+    trained, _ = train_variant(lambda: Ours(config), small_prepared, small, seed=seed, device=ctx.device)
+    variant_dice[run_name] = mean_dice(trained, small_prepared, ctx.device)
+    print(f"{run_name:28s}: mean 3D Dice {variant_dice[run_name]:5.1f} %")
+print(f"{len(runs)} runs of {small.iterations} iterations at {small.image_size} px, "
+      f"{len(data.subject_ids(small_prepared, 'mr', 'test'))} MR test subject(s): {time.perf_counter() - start:.0f} s")
+noise = abs(variant_dice["default, seed 1"] - variant_dice["default, seed 0"])
+largest = max(abs(v - variant_dice["default, seed 0"]) for k, v in variant_dice.items() if not k.startswith("default"))
+larger_than_seed_noise = largest > noise
+check_variant_reading(larger_than_seed_noise, variant_dice, "default, seed 0", "default, seed 1")
+print("Two seeds are a weak estimate of the noise, and runs this short learn little (look at the Dice values): "
+      "read the answer as a lesson in method. For a real answer, rerun with "
+      "`small = exercise_preset(ctx.preset).replace(iterations=1000)` and three seeds of the default (minutes).")
 
 # %% [markdown]
 # ## 11. On a GPU

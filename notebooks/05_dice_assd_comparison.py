@@ -28,6 +28,10 @@
 # - the paper's Figures 2 and 3 redrawn on our data, and box plots of every volume's score;
 # - the measure the paper left for future work: how faithful each translation is (against a paired truth,
 #   against the CT labels, and as a distance to real MR), and whether that predicts the final Dice.
+#
+# **Exercises** (they check themselves): 1 pooled ASSD against the mean of means on a toy where they differ,
+# 2 Dice and ASSD of an eroded organ in millimetres, 3 a bootstrap interval before calling one method better.
+# **Time and hardware**: printed under the setup cell.
 
 # %% [markdown]
 # **Setup.** On Colab the next cell installs `ctl` at its released version (keeping Colab's own torch), says
@@ -58,6 +62,13 @@ from ctl.teach.context import setup_notebook
 
 ctx = setup_notebook("05_dice_assd_comparison", PRESET, DATA_SOURCE, DATA_DIR, RUN_DIR, SEED)
 
+# %%
+from IPython.display import Markdown, display
+
+from ctl.teach.overview import time_and_hardware
+
+display(Markdown(time_and_hardware("05_dice_assd_comparison")))
+
 # %% [markdown]
 # ## 1. Two scores of a segmentation
 #
@@ -77,12 +88,14 @@ ctx = setup_notebook("05_dice_assd_comparison", PRESET, DATA_SOURCE, DATA_DIR, R
 # the mean distance between the two boundaries, in millimetres: 0 for a perfect prediction, large for a false
 # blob far from the organ. An older definition (medpy up to 0.4) averages the two *directed* means instead,
 # $\tfrac12\big(\overline{d}(\partial P \to \partial T) + \overline{d}(\partial T \to \partial P)\big)$; the two
-# differ when the surfaces have different sizes. We use the pooled one (medpy from 0.5.2, MONAI) everywhere and show
-# both once, in section 5.
+# differ when the two surfaces have different sizes and different mean distances: the pooled mean weighs each
+# direction by its number of surface voxels, the mean of means weighs the two directions equally. We use the
+# pooled one (medpy from 0.5.2, MONAI) everywhere and compare both on this run's predictions in section 5.
 #
-# Here is a tiny 2D example: a rectangular "organ" and a prediction that is one row too low, one column
-# short, and has a protrusion. Each arrow goes from a surface pixel to the nearest surface pixel of the other
-# mask; pixels on both surfaces have distance 0 (no arrow).
+# Here is a tiny 2D example where they differ: a rectangular "organ" and an under-segmentation that finds only
+# its left third (what a CT-trained model often does on MR). The prediction's surface is small and close to the
+# truth's; the truth's surface is large and much of it is far from the prediction. Each arrow goes from a surface
+# pixel to the nearest surface pixel of the other mask; pixels on both surfaces have distance 0 (no arrow).
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -95,8 +108,7 @@ from ctl.teach.evaluation_plots import anisotropy_picture, surface_distance_pict
 truth = np.zeros((14, 16), bool)
 truth[3:9, 3:12] = True
 pred = np.zeros_like(truth)
-pred[4:10, 3:11] = True  # one row lower, one column short
-pred[6:8, 11:14] = True  # and a protrusion to the right
+pred[4:8, 3:6] = True  # the left third of the organ, a row short at the top and at the bottom
 
 to_truth, to_pred = surface_distances(pred, truth, spacing=(1.0, 1.0))
 print(f"Dice = 2 x {(pred & truth).sum()} / ({pred.sum()} + {truth.sum()}) = {dice(pred, truth):.3f}")
@@ -106,11 +118,41 @@ print(f"pooled ASSD        = ({to_truth.sum():.2f} + {to_pred.sum():.2f}) / ({to
       f" = {assd(pred, truth, (1.0, 1.0)).value:.3f} mm")
 print(f"mean of the means  = ({to_truth.mean():.3f} + {to_pred.mean():.3f}) / 2"
       f" = {assd(pred, truth, (1.0, 1.0), mode='mean_of_means').value:.3f} mm")
+larger = "T -> P" if to_pred.size > to_truth.size else "P -> T"
+print(f"the two differ by {abs(assd(pred, truth, (1.0, 1.0)).value - assd(pred, truth, (1.0, 1.0), mode='mean_of_means').value):.3f} mm: "
+      f"the pooled mean gives the larger surface ({larger}) more weight")
 
 # %%
 fig = surface_distance_picture(pred, truth, spacing=(1.0, 1.0))
 ctx.save_figure(fig, "surface-distance")
 plt.show()
+
+# %% [markdown]
+# ### Exercise 1: pooled or mean of means?
+# A 8 x 8 organ and a prediction of its central 4 x 4, on pixels of 1.5 mm (rows) by 1 mm (columns). Compute
+# both ASSDs in mm with `surface_distances` (section 1's cell shows how it is called), then explain from the
+# sizes of the two surfaces why the pooled one is larger.
+
+# %%
+from ctl.teach.exercises_results import check_assd_modes
+
+square = np.zeros((12, 12), bool)
+square[2:10, 2:10] = True
+centre = np.zeros_like(square)
+centre[4:8, 4:8] = True
+pooled_mm = None  # pooled ASSD of `centre` against `square`, in mm
+mean_of_means_mm = None  # the mean of the two directed means, in mm
+check_assd_modes(pooled_mm, mean_of_means_mm, centre, square, (1.5, 1.0))
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution: the truth has 28 surface pixels, the prediction 12; the truth's are farther from the other surface on
+# average, and the pooled mean counts each of its 28 once, the mean of means counts that direction as one half.
+p_to_t, t_to_p = surface_distances(centre, square, spacing=(1.5, 1.0))
+pooled_mm = (p_to_t.sum() + t_to_p.sum()) / (p_to_t.size + t_to_p.size)
+mean_of_means_mm = (p_to_t.mean() + t_to_p.mean()) / 2
+print(f"|dP| = {p_to_t.size}, |dT| = {t_to_p.size}; means {p_to_t.mean():.3f} and {t_to_p.mean():.3f} mm")
+check_assd_modes(pooled_mm, mean_of_means_mm, centre, square, (1.5, 1.0))
 
 # %% [markdown]
 # ## 2. Why millimetres
@@ -137,6 +179,50 @@ in_mm = [assd(np.roll(organ, s, axis=(0, 1)), organ, (3.0, 0.8)).value for s in 
 print(f"one slice up  : ASSD {in_voxels[0]:.3f} voxel, {in_mm[0]:.3f} mm")
 print(f"one pixel left: ASSD {in_voxels[1]:.3f} voxel, {in_mm[1]:.3f} mm")
 print(f"in mm the shift across slices counts {in_mm[0] / in_mm[1]:.2f} times the in-plane one")
+
+# %% [markdown]
+# **Explore.** Shift the prediction and erode it (negative: dilate) and watch the two scores part: Dice counts
+# overlapping voxels, ASSD how far the boundaries are in mm at this spacing (3 mm between rows, 0.8 mm between
+# columns). With a live kernel, moving a control draws the new view under the controls; the figure below is the
+# starting view.
+
+# %%
+from ctl.teach.plots import show_compact
+from ctl.teach.widgets import dice_assd_explorer
+
+toy = np.zeros((14, 20), bool)
+toy[4:10, 5:13] = True  # 6 x 8 voxels: 18 mm tall, 6.4 mm wide
+widget, draw = dice_assd_explorer(toy, spacing=(3.0, 0.8))
+display(widget)
+
+# %%
+show_compact(draw(shift_rows=1, shift_cols=0, erode=0))
+
+# %% [markdown]
+# ### Exercise 2: an eroded organ
+# Erode the toy organ of the explorer by one voxel (no shift), at the same spacing. What are its Dice (a fraction)
+# and its ASSD in mm? Predict first: every surface voxel moves by one voxel, 3 mm across rows or 0.8 mm across
+# columns. Which edges of the organ hold more surface voxels, and where between 0.8 and 3 mm will the ASSD land?
+
+# %%
+from ctl.teach.exercises_results import check_dice_and_assd
+from ctl.teach.widgets import shifted_and_eroded
+
+eroded = shifted_and_eroded(toy, 0, 0, 1)
+eroded_dice = None  # a fraction
+eroded_assd_mm = None  # in mm
+check_dice_and_assd(eroded_dice, eroded_assd_mm, eroded, toy, (3.0, 0.8))
+
+# %% tags=["solution"]
+# NBVAL_CHECK_OUTPUT
+# Solution: the eroded 4 x 6 block keeps 24 of 48 voxels: Dice = 2 x 24 / (24 + 48) = 0.667. Its surface sits one
+# voxel inside the truth's: 3 mm away across rows (the long top and bottom edges, most of the surface voxels) and
+# 0.8 mm across columns (the short sides); each surface voxel takes its nearest counterpart, so the ASSD lands
+# between the two, at the value printed below.
+eroded_dice = dice(eroded, toy)
+eroded_assd_mm = assd(eroded, toy, (3.0, 0.8)).value
+print(f"Dice {eroded_dice:.3f}, ASSD {eroded_assd_mm:.2f} mm")
+check_dice_and_assd(eroded_dice, eroded_assd_mm, eroded, toy, (3.0, 0.8))
 
 # %% [markdown]
 # So every volume keeps its spacing (z, y, x) in mm, and ASSD is computed with it. The paper does not say in
@@ -247,7 +333,8 @@ display(Markdown(table_voxel.to_markdown()))
 # ## 5. Pooled ASSD against the mean of the two directed means
 #
 # Section 1 defined both. Here they are on this run's predictions of the paper's method (first seed): where
-# a prediction's surface is much larger or smaller than the truth's, the two weigh the directions differently.
+# a prediction's surface is much larger or smaller than the truth's, the two weigh the directions differently
+# (the line under the table says how far apart they are in this run).
 
 # %%
 from ctl.evaluate.metrics import score_volume
@@ -256,6 +343,7 @@ from ctl.organs import ORGAN_ORDER, ORGAN_TITLES
 shown_method = "ours" if "ours" in NAMES else NAMES[0]
 ev = evaluations[shown_method, SEEDS[0]]
 rows = ["| organ | pooled ASSD (mm) | mean of directed means (mm) | volumes with both surfaces |", "|---|---|---|---|"]
+gaps = []
 for organ in ORGAN_ORDER:
     pooled, halves = [], []
     for sid, volume in mr_test.items():
@@ -266,19 +354,24 @@ for organ in ORGAN_ORDER:
             pooled.append(a.assd)
             halves.append(b.assd)
     cells = (f"{np.mean(pooled):.2f}", f"{np.mean(halves):.2f}") if pooled else ("n/a", "n/a")
+    if pooled:
+        gaps.append((abs(np.mean(pooled) - np.mean(halves)), ORGAN_TITLES[organ]))
     rows.append(f"| {ORGAN_TITLES[organ]} | {cells[0]} | {cells[1]} | {len(pooled)} of {len(mr_test)} |")
 display(Markdown(f"`{shown_method}`, seed {SEEDS[0]}\n\n" + "\n".join(rows)))
+if gaps:
+    print("the two definitions differ most for the {1}: by {0:.2f} mm (means over volumes)".format(*max(gaps)))
 
 # %% [markdown]
 # ## 6. Figure 3, redrawn: segmentations on the same MR slices
 #
 # Rows are MR test slices (spread over the slices that hold organs); columns are the MR, the truth, and every
-# method's prediction (first seed). Colours as in the paper's Fig. 3: liver cyan, spleen red, left kidney pink,
-# right kidney blue. The patient's right is on the image's left, so the right kidney (blue) is on the left.
+# method's prediction (first seed). The colours (legend under the figure) keep the hues of the paper's Fig. 3.
+# The patient's right is on the image's left, so the right kidney is on the image's left.
 
 # %%
 from ctl.teach.evaluation_plots import box_plots
 from ctl.teach.plots import representative_slices, segmentation_grid
+from ctl.teach.widgets import prediction_viewer
 
 per_subject = 3 if len(mr_test) == 1 else 1
 picks = [(sid, z) for sid in mr_test_ids[:3] for z in representative_slices(mr_test[sid].label, per_subject)]
@@ -286,7 +379,21 @@ fig = segmentation_grid([mr_test[s].image[z] for s, z in picks], [mr_test[s].lab
                         {name: [evaluations[name, SEEDS[0]].predictions[s][z] for s, z in picks] for name in NAMES},
                         row_titles=[f"{s}, slice {z}" for s, z in picks])
 ctx.save_figure(fig, "figure3-segmentations")
-plt.show()
+show_compact(fig)
+
+# %% [markdown]
+# **Every slice, every method.** The first MR test subject, slice by slice (with a live kernel, moving the slider
+# draws the new view under it; the figure below is the starting view). Each title gives the share of organ pixels
+# the method labels correctly there.
+
+# %%
+first = mr_test_ids[0]
+widget, draw = prediction_viewer(mr_test[first], {name: evaluations[name, SEEDS[0]].predictions[first]
+                                                  for name in NAMES})
+display(widget)
+
+# %%
+show_compact(draw())
 
 # %% [markdown]
 # ## 7. Every volume's score
@@ -299,6 +406,45 @@ plt.show()
 fig = box_plots(records, NAMES, "mm")
 ctx.save_figure(fig, "box-plots")
 plt.show()
+
+# %% [markdown]
+# ### Exercise 3: is the best method better, or lucky?
+# Take the two methods with the highest mean Dice in Table 1, the bounds left out. For each MR test
+# volume, compute the difference of their Dice (mean over the four organs, in points; first seed). Draw 10,000
+# bootstrap resamples of those differences (volumes drawn with replacement, as many as there are), take the mean
+# of each, and report the 2.5 and 97.5 percentiles: a 95 % interval for the mean difference. Does it exclude 0?
+# (`records` holds one dict per method, seed, volume and organ, with "dice" as a fraction.)
+
+# %%
+from ctl.evaluate.table1 import BOUNDS
+from ctl.teach.exercises_results import check_bootstrap_interval
+
+ranked = sorted((n for n in NAMES if n not in BOUNDS), key=lambda n: -results[n].dice_mean)[:2]
+print(f"compare {ranked[0]} ({results[ranked[0]].dice_mean:.1f}) with {ranked[1]} ({results[ranked[1]].dice_mean:.1f})"
+      if len(ranked) == 2 else "fewer than two methods to compare")
+per_volume_difference = None  # one value per MR test volume: Dice of the first minus Dice of the second, in points
+interval = None  # (low, high), in points
+excludes_zero = None  # True or False
+check_bootstrap_interval(interval, excludes_zero, per_volume_difference)
+
+# %% tags=["solution"]
+# Solution: differences per volume (the pairing removes what the volumes share), then a percentile bootstrap.
+
+
+def volume_dice(method, subject):
+    """Mean Dice (%) over the four organs of one method on one volume, first seed (notebook 05, exercise 3)."""
+    values = [r["dice"] for r in records if r["method"] == method and r["subject"] == subject
+              and r["seed"] == SEEDS[0] and r["assd_unit"] == "mm"]
+    return 100 * float(np.mean(values))
+
+
+per_volume_difference = np.array([volume_dice(ranked[0], sid) - volume_dice(ranked[1], sid) for sid in mr_test_ids])
+resampled = np.random.default_rng(ctx.seed).choice(per_volume_difference, (10_000, len(per_volume_difference)))
+interval = tuple(np.percentile(resampled.mean(axis=1), [2.5, 97.5]))
+excludes_zero = bool(interval[0] > 0 or interval[1] < 0)
+print(f"differences per volume: {np.round(per_volume_difference, 1).tolist()}; 95 % interval of the mean "
+      f"({interval[0]:.1f}, {interval[1]:.1f}) points")
+check_bootstrap_interval(interval, excludes_zero, per_volume_difference)
 
 # %% [markdown]
 # ## 8. How faithful are the translations?
@@ -335,8 +481,9 @@ fidelity = translation_fidelity(translators, prepared, oracle, data_source=ctx.d
 
 # %% [markdown]
 # **Figure 2, redrawn.** The same CT test slices translated by every translation method, beside the paired MR
-# truth (phantom only). Look for organs that change shape, vanish or appear, and for the contrast between liver,
-# spleen and kidneys (in T2 MR the spleen is brighter than the liver, the kidneys brightest).
+# truth (phantom only). The coloured lines are the CT's organ outlines (legend under the figure): the anatomy
+# each translation should keep. Look for organs that leave their outline, vanish or appear, and for the contrast
+# between liver, spleen and kidneys (in T2 MR the spleen is brighter than the liver, the kidneys brightest).
 
 # %%
 from ctl.teach.evaluation_plots import fidelity_scatter
@@ -346,12 +493,27 @@ ct_id = data.subject_ids(prepared, "ct", "test")[0]
 ct_volume = data.load_volume(prepared, "ct", ct_id)
 zs = representative_slices(ct_volume.label, 3)
 paired = fidelity[PAIRED_TRUTH].translated[ct_id] if PAIRED_TRUTH in fidelity else None
-fig = translation_grid([ct_volume.image[z] for z in zs],
-                       {name: [fidelity[name].translated[ct_id][z] for z in zs] for name in translators},
-                       None if paired is None else [paired[z] for z in zs],
-                       row_titles=[f"{ct_id}, slice {z}" for z in zs])
+columns = {"CT input": [ct_volume.image[z] for z in zs],
+           **{name: [fidelity[name].translated[ct_id][z] for z in zs] for name in translators}}
+if paired is not None:
+    columns["paired MR truth"] = [paired[z] for z in zs]
+fig = translation_grid(columns, [ct_volume.label[z] for z in zs], row_titles=[f"{ct_id}, slice {z}" for z in zs])
 ctx.save_figure(fig, "figure2-translations")
-plt.show()
+show_compact(fig)
+
+# %% [markdown]
+# **Every slice.** The same comparison through the whole CT test volume (with a live kernel, moving the slider
+# draws the new view under it; the figure below is the starting view).
+
+# %%
+from ctl.teach.widgets import translation_viewer
+
+widget, draw = translation_viewer(ct_volume, {name: fidelity[name].translated[ct_id] for name in translators},
+                                  paired)
+display(widget)
+
+# %%
+show_compact(draw(zs[len(zs) // 2]))
 
 # %%
 summaries = {name: report.summary() for name, report in fidelity.items()}
@@ -373,6 +535,22 @@ for name in translators:
 if ctx.data_source == "real":
     print("real data: no paired MR exists, so SSIM/PSNR against a truth cannot be measured; "
           "only the label-based content score and the distance to real MR apply")
+truth_kid = summaries.get(PAIRED_TRUTH, {}).get("kid")
+if truth_kid is not None:
+    closer = [n for n in translators if summaries[n].get("kid") is not None and summaries[n]["kid"] < truth_kid]
+    print(f"kernel distance of the paired truth itself: {truth_kid:.2e}; "
+          + (f"lower than it (closer to real MR): {', '.join(closer)}" if closer
+             else "every translation is farther from real MR than the truth"))
+
+# %% [markdown]
+# **A reference that behaves unexpectedly.** The last line compares the paired truth's kernel distance with the
+# translations'. If some translations are *closer* to real MR than the truth is, that is not a bug and not a
+# better translation: the kernel distance compares the *distribution* of features of the translated CT slices
+# with that of the MR test slices of *other* subjects, scanned on another grid. The paired truth is MR of the CT
+# subjects' anatomy on the CT grid, so its slices differ from the MR test set in body shapes, slice positions
+# and field of view, and a translation can match the test set's feature statistics more closely without being
+# faithful to its own patient; with few slices the estimate is also noisy. That is why the measure is read as
+# "looks like MR in general", and only the paired columns say "is the right MR".
 
 # %% [markdown]
 # **Does fidelity predict Dice?** Each dot is a translation method: a fidelity measure (x) against the mean
@@ -404,7 +582,7 @@ from ctl.teach.discussion import discussion
 display(Markdown("\n".join(f"- {line}" for line in discussion(results))))
 
 # %% [markdown]
-# Questions to answer from the tables and figures:
+# Questions to answer from the tables and figures (exercise 3 above is the first one, worked):
 #
 # - Is the ordering of methods here the paper's? Where it differs, is the difference larger than the spread
 #   across volumes (section 7), and would another seed change it?

@@ -34,7 +34,7 @@ def test_discussion_is_computed_from_the_numbers():
     assert "2 of 3 pairs of these methods are ordered the same way" in text
     assert "here it ranks 2 of the 3 compared methods" in text
     assert "`sifa` 75 %, `ours` 50 %, `cyclegan` 25 %" in text
-    assert "rank 9 of 10 method pairs alike" in text  # only sifa/ours: sifa has the better Dice, ours the ASSD
+    assert "rank 9 of 10 method pairs alike. They disagree on `ours`/`sifa`:" in text  # sifa: Dice; ours: ASSD
     assert "differ by 10.0 points" in text
     ties = dict(results, ours=result("ours", 50.02), cyclegan=result("cyclegan", 49.98))
     assert "`ours` (50.0) = `cyclegan` (50.0) > `source_only`" in "\n".join(discussion(ties))
@@ -42,6 +42,9 @@ def test_discussion_is_computed_from_the_numbers():
     text = "\n".join(discussion(inverted))
     assert "is not above source_only" in text and "Hardest organ" in text
     assert "Below the lower bound" not in text
+    agreeing = {m: result(m, d, assd_mm=a) for m, d, a in (("ours", 60, 3.0), ("sifa", 50, 4.0), ("oracle", 80, 1.0))}
+    text = "\n".join(discussion(agreeing))
+    assert "rank all 3 method pairs alike." in text and "disagree" not in text  # no clause about disagreements
 
 
 def test_the_discussion_names_missed_organs():

@@ -31,7 +31,10 @@ def test_the_pictures_draw_their_panels():
     pred = np.roll(truth, 2, axis=1)
     fig = surface_distance_picture(pred, truth, (1.0, 1.0))
     assert fig.get_suptitle().endswith(f"Pooled ASSD = {assd(pred, truth, (1.0, 1.0)).value:.2f} mm")
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [
+        "truth only", "prediction only", "both", "truth surface", "prediction surface", "on both surfaces"]
     fig = anisotropy_picture(truth, {"down": (1, 0), "right": (0, 1)}, (2.0, 0.5))
+    assert fig.axes[-1].get_legend() is not None and max(fig.get_size_inches() * fig.dpi) >= 480
     titles = [ax.get_title().splitlines()[1] for ax in fig.axes]  # "ASSD <voxels> voxel = <mm> mm"
     (down_voxel, down_mm), (right_voxel, right_mm) = [[float(x) for x in re.findall(r"\d+\.\d+", t)]
                                                       for t in titles]

@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from ctl.presets import PRESETS  # noqa: E402
 from ctl.teach.lsgan import (generator_loss_curves, loss_curves_figure, moving_average,  # noqa: E402
-                             translation_figure)
+                             translation_preset)
 
 
 def test_generator_loss_curves_by_hand():
@@ -32,19 +33,21 @@ def test_moving_average_by_hand():
         moving_average([1, 2], 0)
 
 
-def test_the_figures_draw_what_they_are_given():
-    label = np.zeros((16, 16), np.uint8)
-    label[4:8, 4:8] = 1  # liver
-    label[10:12, 10:14] = 4  # spleen
-    image = np.random.default_rng(0).random((16, 16))
-    fig = translation_figure({"CT": [image, image], "MR": [image, image]}, [label, label], ["a", "b"])
-    assert len(fig.axes) == 4 and len(fig.legends) == 1
-    plt.close(fig)
+def test_the_translators_train_half_the_iterations_with_at_least_20():
+    cpu = translation_preset(PRESETS["cpu"].replace(iterations=1000, checkpoint_every=250))
+    assert (cpu.iterations, cpu.checkpoint_every) == (500, 250)
+    ci = translation_preset(PRESETS["ci"].replace(iterations=6, checkpoint_every=3))
+    assert (ci.iterations, ci.checkpoint_every) == (20, 3)
+    assert translation_preset(PRESETS["ci"].replace(iterations=30, checkpoint_every=50)).checkpoint_every == 20
+
+
+def test_the_loss_curves_draw_what_they_are_given():
     iterations = np.arange(1.0, 4.0)
     fig = loss_curves_figure({"x": {"iteration": iterations, "d": np.ones(3), "gan": np.ones(3), "total": np.ones(3)},
                               "y": {"iteration": iterations, "d": np.ones(3), "gan": np.ones(3),
                                     "nce_source": np.ones(3), "total": np.ones(3)}}, window=2)
     assert [ax.get_title() for ax in fig.axes] == ["d", "gan", "nce_source"]
+    assert fig.axes[0].get_ylabel() == "d loss (moving average of 2)"
     assert fig.axes[2].lines[0].get_color() == fig.axes[0].lines[1].get_color()  # run "y" keeps its colour
     np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), iterations)
     plt.close(fig)

@@ -1,5 +1,7 @@
-"""ctl.teach.plots: organ overlays, outlines and the one legend in the paper's colours, the crops and slice picks
-of the figures, and the slice viewer of notebook 01, on tiny inputs."""
+"""ctl.teach.plots: organ overlays, outlines and the one legend in the organ colours, the crops and slice picks of
+the figures, the image grids, and the compact display of noisy figures, on tiny inputs."""
+import base64
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -8,8 +10,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from ctl.data import Volume  # noqa: E402
+import ctl.teach.plots as plots  # noqa: E402
+from ctl.organs import ORGAN_COLOURS  # noqa: E402
 from ctl.teach.plots import (body_box, busiest_slice, organ_legend, organ_medians, outline_organs,  # noqa: E402
-                             representative_slices, segmentation_grid, show_slice, slice_viewer, translation_grid)
+                             representative_slices, segmentation_grid, show_compact, show_slice, translation_grid)
+
+IN_LABEL_ORDER = [ORGAN_COLOURS[o] for o in ("liver", "right_kidney", "left_kidney", "spleen")]
 
 
 def labelled_slice():
@@ -26,7 +32,7 @@ def test_the_one_organ_legend_lists_the_organs_in_table_1_order_in_their_colours
         assert [t.get_text() for t in legend.get_texts()] == ["Spleen", "Left Kidney", "Right Kidney", "Liver"]
         handles = legend.legend_handles
         colours = [h.get_color() if outlines else h.get_facecolor() for h in handles]
-        expected = ["red", "hotpink", "blue", "cyan"]
+        expected = IN_LABEL_ORDER[::-1]  # Table 1's order: spleen, left kidney, right kidney, liver
         assert [matplotlib.colors.to_hex(c) for c in colours] == [matplotlib.colors.to_hex(c) for c in expected]
         plt.close(fig)
 
@@ -35,10 +41,10 @@ def test_overlays_and_outlines_use_each_organs_colour():
     image, label = labelled_slice()
     fig, (a, b) = plt.subplots(1, 2)
     show_slice(a, image, label, "x")
-    assert a.images[1].cmap.colors == ["cyan", "blue", "hotpink", "red"]  # label ids 1..4
+    assert a.images[1].cmap.colors == IN_LABEL_ORDER  # label ids 1..4
     outline_organs(b, label)
     assert [matplotlib.colors.to_hex(c.get_edgecolor()[0]) for c in b.collections] == \
-        [matplotlib.colors.to_hex(c) for c in ("cyan", "blue", "hotpink", "red")]
+        [matplotlib.colors.to_hex(c) for c in IN_LABEL_ORDER]
     plt.close(fig)
 
 
@@ -50,10 +56,6 @@ def test_organ_medians_and_the_busiest_slice_by_hand():
     assert list(medians) == ["liver", "right_kidney", "left_kidney", "spleen"]
     assert medians["liver"] == pytest.approx(np.median(image[2:6, 2:6]))
     assert busiest_slice(volume.label) == 1
-    widget, draw = slice_viewer({"ct": volume})
-    fig = draw("ct", position=1.0, overlay=True)
-    assert fig.axes[0].get_title() == "ct: slice 1 of 2"
-    plt.close("all")
 
 
 def test_body_box_crops_to_the_body_with_its_margin_and_ignores_a_noise_pixel():
@@ -76,10 +78,28 @@ def test_representative_slices():
         representative_slices(np.zeros((3, 4, 4)), 2)
 
 
-def test_the_figure_grids_have_one_panel_per_image():
+def test_the_figure_grids_have_one_panel_per_image_outlines_and_a_legend():
     image, label = labelled_slice()
-    fig = translation_grid([image, image], {"ours": [image, image]}, [image, image], ["a", "b"])
-    assert len(fig.axes) == 2 * 3
+    fig = translation_grid({"CT": [image, image], "ours": [image, image], "truth": [image, image]}, [label, label],
+                           ["a", "b"])
+    assert len(fig.axes) == 2 * 3 and len(fig.legends) == 1
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["CT", "ours", "truth"] and fig.axes[3].get_ylabel() == "b"
+    assert all(len(ax.collections) == 4 for ax in fig.axes)  # one outline per organ on every panel
+    assert max(fig.get_size_inches() * fig.dpi) >= 480  # readable: at least 480 px on the long side
     fig = segmentation_grid([image], [label], {"ours": [label], "sifa": [label]})
     assert len(fig.axes) == 4 and len(fig.legends) == 1
     plt.close("all")
+
+
+def test_show_compact_keeps_small_figures_png_and_turns_noisy_ones_into_jpeg(monkeypatch):
+    shown = []
+    monkeypatch.setattr(plots, "display", shown.append)  # what the notebook would receive
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    show_compact(fig)
+    assert shown[-1].format == "png" and shown[-1].data.startswith(b"\x89PNG")
+    assert not plt.fignum_exists(fig.number)  # closed: the inline backend will not show it again
+    noisy, ax = plt.subplots(figsize=(8, 8))
+    ax.imshow(np.random.default_rng(0).random((400, 400)), cmap="gray", interpolation="nearest")
+    show_compact(noisy, dpi=80)
+    assert shown[-1].format == "jpeg" and len(base64.b64encode(shown[-1].data)) < plots.MAX_PNG_BYTES

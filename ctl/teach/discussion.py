@@ -115,9 +115,14 @@ def discussion(results: Mapping[str, MethodResult]) -> list[str]:
                      f"there is none): {cases}. Each such case is {treated}.")
 
     agree, total = pair_agreement(dice, assd, same_direction=False)
-    if total:
-        lines.append(f"Dice and ASSD (lower is better) rank {agree} of {total} method pairs alike; where they "
-                     "disagree, one method overlaps more while the other has fewer far-off boundary errors.")
+    if total and agree == total:
+        lines.append(f"Dice and ASSD (lower is better) rank all {total} method pairs alike.")
+    elif total:
+        split = [f"`{a}`/`{b}`" for a, b in itertools.combinations([m for m in dice if m in assd], 2)
+                 if pair_agreement({a: dice[a], b: dice[b]}, {a: assd[a], b: assd[b]}, same_direction=False) == (0, 1)]
+        lines.append(f"Dice and ASSD (lower is better) rank {agree} of {total} method pairs alike. They disagree on "
+                     f"{', '.join(split)}: in each pair one method overlaps more, the other has fewer far-off "
+                     "boundary errors.")
 
     methods = [m for m in results if m not in BOUNDS] or list(results)
     organ_dice = {o: sum(results[m].dice[o].mean for m in methods) / len(methods) for o in ORGAN_ORDER}

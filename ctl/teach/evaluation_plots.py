@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 from scipy.ndimage import distance_transform_edt
 
 from ctl.evaluate.metrics import assd, surface
@@ -32,7 +33,7 @@ def nearest_surface_arrows(source: np.ndarray, target: np.ndarray, spacing: Sequ
     return starts, ends, distances[source_surface]
 
 
-def _overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
+def mask_overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
     """RGB picture of two 2D masks: truth only green, prediction only magenta, both grey; surfaces brighter."""
     canvas = np.zeros(pred.shape + (3,))
     canvas[truth & ~pred] = (0.0, 0.5, 0.0)
@@ -46,21 +47,33 @@ def _overlay(pred: np.ndarray, truth: np.ndarray, surfaces: bool) -> np.ndarray:
     return canvas
 
 
+def mask_legend(ax, surfaces: bool = False) -> None:
+    """The legend of ``mask_overlay``'s colours on ``ax`` (green and magenta: told apart with any colour vision)."""
+    handles = [Patch(color=(0.0, 0.5, 0.0), label="truth only"), Patch(color=(0.5, 0.0, 0.5), label="prediction only"),
+               Patch(color=(0.45, 0.45, 0.45), label="both")]
+    if surfaces:
+        handles += [Patch(color=(0.2, 1.0, 0.2), label="truth surface"),
+                    Patch(color=(1.0, 0.35, 1.0), label="prediction surface"),
+                    Patch(facecolor="white", edgecolor="0.5", label="on both surfaces")]
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+
+
 def surface_distance_picture(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float] = (1.0, 1.0)):
     """Two panels on a tiny 2D example: the directed distances P -> T and T -> P drawn as arrows, with ASSD
     (notebook 05, section 1)."""
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     value = assd(pred, truth, spacing).value
     for ax, (a, b, name) in zip(axes, ((pred, truth, "P -> T"), (truth, pred, "T -> P"))):
-        ax.imshow(_overlay(pred, truth, surfaces=True), interpolation="nearest", aspect=spacing[0] / spacing[1])
+        ax.imshow(mask_overlay(pred, truth, surfaces=True), interpolation="nearest", aspect=spacing[0] / spacing[1])
         starts, ends, d = nearest_surface_arrows(a, b, spacing)
         for (r0, c0), (r1, c1), dist in zip(starts, ends, d):
             if dist > 0:
                 ax.annotate("", xy=(c1, r1), xytext=(c0, r0), arrowprops=dict(arrowstyle="->", color="yellow", lw=0.8))
         ax.set_title(f"{name}: {len(d)} surface pixels, mean distance {d.mean():.2f} mm", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
-    fig.suptitle(f"truth T: green, prediction P: magenta, both: grey; surfaces bright (white: on both). "
-                 f"Pooled ASSD = {value:.2f} mm", fontsize=9)
+    mask_legend(axes[1], surfaces=True)
+    fig.suptitle(f"arrows: from a surface pixel to the nearest surface pixel of the other mask. Pooled ASSD = "
+                 f"{value:.2f} mm", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -68,13 +81,14 @@ def surface_distance_picture(pred: np.ndarray, truth: np.ndarray, spacing: Seque
 def anisotropy_picture(truth: np.ndarray, shifts: Mapping[str, tuple[int, int]], spacing: Sequence[float]):
     """The same truth with predictions shifted by whole pixels along different axes, drawn at physical aspect:
     equal ASSD in voxels, different ASSD in mm when the spacing differs between axes (notebook 05, section 1)."""
-    fig, axes = plt.subplots(1, len(shifts), figsize=(3.2 * len(shifts), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(shifts), figsize=(3.6 * len(shifts) + 1.4, 4.8), squeeze=False)
     for ax, (name, shift) in zip(axes[0], shifts.items()):
         pred = np.roll(truth, shift, axis=(0, 1))
         mm, voxel = assd(pred, truth, spacing).value, assd(pred, truth, unit="voxel").value
-        ax.imshow(_overlay(pred, truth, surfaces=False), interpolation="nearest", aspect=spacing[0] / spacing[1])
+        ax.imshow(mask_overlay(pred, truth, surfaces=False), interpolation="nearest", aspect=spacing[0] / spacing[1])
         ax.set_title(f"{name}\nASSD {voxel:.2f} voxel = {mm:.2f} mm", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([])
+    mask_legend(axes[0, -1])
     fig.suptitle(f"spacing {spacing[0]} mm (vertical) x {spacing[1]} mm (horizontal), drawn to scale", fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,6 +1,5 @@
-"""Helpers of notebook 02 (LSGAN translation): the GAN losses' gradients, translations beside the MR they should
-be, and the loss curves of the two translators. Images are shown as stored (patient right on the image's left,
-never flipped).
+"""Helpers of notebook 02 (LSGAN translation): the GAN losses' gradients, the preset the two translators train at,
+and their loss curves. (Translations beside the MR they should be: ``ctl.teach.plots.translation_grid``.)
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import torch
 from torch.nn import functional as nnf
 
 from ctl.losses import lsgan_generator_loss
-from ctl.teach.plots import organ_legend, outline_organs
+from ctl.presets import Preset
 
 
 def generator_loss_curves(scores: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -41,27 +40,11 @@ def generator_loss_curves(scores: np.ndarray) -> dict[str, tuple[np.ndarray, np.
     return curves
 
 
-def translation_figure(columns: Mapping[str, Sequence[np.ndarray]], labels: Sequence[np.ndarray],
-                       row_titles: Sequence[str] = (), dpi: int = 50):
-    """One row per slice, one column per image kind (e.g. CT, translations, paired MR), organ outlines of
-    ``labels`` on every panel (notebook 02). A low ``dpi`` keeps the noisy panels small in the notebook."""
-    names = list(columns)
-    rows = len(labels)
-    fig, axes = plt.subplots(rows, len(names), figsize=(2.0 * len(names), 2.0 * rows + 0.4), squeeze=False,
-                             dpi=dpi)
-    for i in range(rows):
-        for j, name in enumerate(names):
-            ax = axes[i, j]
-            ax.imshow(columns[name][i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            outline_organs(ax, labels[i], linewidth=0.8)
-            ax.set_xticks([]), ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name, fontsize=9)
-        if i < len(row_titles):
-            axes[i, 0].set_ylabel(row_titles[i], fontsize=8)
-    fig.tight_layout()
-    organ_legend(fig, outlines=True)
-    return fig
+def translation_preset(preset: Preset) -> Preset:
+    """The preset of notebook 02's two translators: half the segmenter's iterations (at least 20), checkpoints no
+    further apart than that. Notebook 03's exercise loads the translator trained with it, so it lives here once."""
+    steps = max(20, preset.iterations // 2)
+    return preset.replace(iterations=steps, checkpoint_every=min(preset.checkpoint_every, steps))
 
 
 def moving_average(values: Sequence[float], window: int) -> np.ndarray:
@@ -84,7 +67,7 @@ def loss_curves_figure(histories: Mapping[str, Mapping[str, np.ndarray]], window
     keys = []
     for history in histories.values():
         keys += [k for k in history if k not in keys and k not in ("iteration", "total")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.3 * len(keys), 3.0), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for colour, (name, history) in enumerate(histories.items()):  # one colour per run in every panel
             if key in history:
@@ -92,6 +75,7 @@ def loss_curves_figure(histories: Mapping[str, Mapping[str, np.ndarray]], window
                         label=name)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("iteration")
+        ax.set_ylabel(f"{key} loss (moving average of {window})", fontsize=8)
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig

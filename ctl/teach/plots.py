@@ -1,20 +1,27 @@
-"""Pictures of slices and organs shared by the notebooks: organ overlays and outlines in the paper's colours, the
-one organ legend, crops, the slice viewer of notebook 01, and the image grids of Figures 2 and 3 (notebook 05).
+"""Pictures of slices and organs shared by the notebooks: organ overlays and outlines in the organ colours, the
+one organ legend, crops, the image grids of notebook 02 and of Figures 2 and 3 (notebook 05), and ``show_compact``
+that keeps noisy image grids small in a committed notebook. The interactive viewers are in ``ctl.teach.widgets``.
 
-Organ colours are the paper's Fig. 3 (``ctl.organs``): liver cyan, right kidney blue, left kidney pink, spleen red.
+Organ colours come from ``ctl.organs``: the hues of the paper's Fig. 3 (liver cyan, right kidney blue, left
+kidney pink-purple, spleen red), adjusted so that colour-blind readers can tell them apart.
 Images are shown as stored: patient right on the image's left (never flipped), top anterior. Every function
 draws what it is given and returns nothing or the matplotlib figure; notebooks save figures with
 ``ctx.save_figure``.
 """
 from __future__ import annotations
 
+import base64
+import io
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Image as DisplayImage
+from IPython.display import display
 from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from PIL import Image
 from scipy.ndimage import binary_opening
 
 from ctl.data import Volume
@@ -41,7 +48,7 @@ def show_slice(ax, image: np.ndarray, label: np.ndarray | None = None, title: st
 
 
 def show_labels(ax, image: np.ndarray, labels: np.ndarray | None = None, title: str = "", alpha: float = 0.5):
-    """A slice in [0, 1] in grey with its labels in the paper's colours: ``show_slice`` on a fixed grey scale, so
+    """A slice in [0, 1] in grey with its labels in the organ colours: ``show_slice`` on a fixed grey scale, so
     that intensities compare across panels. Used by notebooks 04 and 05."""
     show_slice(ax, image, labels, title, vmin=0, vmax=1, alpha=alpha)
     ax.axis("off")
@@ -55,7 +62,7 @@ def outline_organs(ax, label: np.ndarray, linewidth: float = 1.0) -> None:
 
 
 def organ_legend(fig, outlines: bool = False) -> None:
-    """The four organs in the paper's colours and Table 1's order, in one row under the panels of ``fig``:
+    """The four organs in their colours (``ctl.organs``) and Table 1's order, in one row under the panels of ``fig``:
     filled patches for tinted overlays (``show_slice``), lines for outlines (``outline_organs``). Lay the panels
     out first (``tight_layout``); the legend goes below them. Used by notebooks 01, 02 and 05."""
     if outlines:
@@ -95,36 +102,6 @@ def organ_medians(volume: Volume) -> dict[str, float]:
             if (volume.label == organ.label).any() else float("nan") for organ in ORGANS}
 
 
-def slice_viewer(volumes: dict[str, Volume], vmax: float = 1.0):
-    """An ipywidgets viewer: pick a volume, move through its slices, toggle the organ overlay.
-
-    Returns ``(widget, draw)``: display the widget in Jupyter; ``draw(name, position, overlay)`` draws one frame
-    (position in [0, 1] along the stack) and is also what the widget calls. Building the widget starts no
-    event loop, so it cannot hang a headless run. Used by notebook 01.
-    """
-    import ipywidgets as widgets  # here, not at the top: it loads Jupyter's widget machinery, which only a
-    # notebook that builds the viewer needs
-
-    names = list(volumes)
-
-    def draw(name: str = names[0], position: float = 0.5, overlay: bool = True):
-        volume = volumes[name]
-        z = int(round(position * (volume.image.shape[0] - 1)))
-        fig, ax = plt.subplots(figsize=(4.2, 4.4))
-        show_slice(ax, volume.image[z], volume.label[z], f"{name}: slice {z} of {volume.image.shape[0]}",
-                   vmin=0.0, vmax=vmax, overlay=overlay)
-        ax.set_xlabel(f"z = {z * volume.spacing[0]:.1f} mm from the lowest slice; "
-                      f"pixel {volume.spacing[1]:.2f} mm", fontsize=8)
-        plt.show()
-        return fig
-
-    widget = widgets.interactive(
-        draw, name=widgets.Dropdown(options=names, description="volume"),
-        position=widgets.FloatSlider(0.5, min=0.0, max=1.0, step=0.01, description="slice", continuous_update=False),
-        overlay=widgets.Checkbox(True, description="organs"))
-    return widget, draw
-
-
 # --- Figures 2 and 3 (notebook 05) ----------------------------------------------------------------------------
 def representative_slices(labels: np.ndarray, count: int = 3) -> list[int]:
     """``count`` slice indices spread evenly over the slices that hold an organ (fewer if fewer hold one).
@@ -136,26 +113,72 @@ def representative_slices(labels: np.ndarray, count: int = 3) -> list[int]:
     return sorted({int(with_organs[i]) for i in picks})
 
 
-# The image grids draw each slice in a panel 1.6-1.7 inches wide: at 60 dpi that is about 100 screen pixels, one
-# per image pixel at the cpu preset (96 px slices), and a noisy 6-column grid stays under 200 KB of PNG.
-GRID_DPI = 60
+# The image grids draw each slice in a panel of PANEL_INCHES at GRID_DPI: 160 screen pixels, enough for the
+# 96-256 px slices of the presets, and never less than MIN_WIDTH_INCHES wide (512 px) however few the columns;
+# ``show_compact`` keeps the noisy grids under the notebooks' 200 KB per image.
+PANEL_INCHES = 2.0
+MIN_WIDTH_INCHES = 6.4
+GRID_DPI = 80
+MAX_PNG_BYTES = 150_000  # base64 characters; larger renderings are shown as JPEG (tests allow 200 KB per image)
 
 
-def translation_grid(inputs: Sequence[np.ndarray], translations: Mapping[str, Sequence[np.ndarray]],
-                     truths: Sequence[np.ndarray] | None = None, row_titles: Sequence[str] | None = None):
-    """Figure 2 analogue (notebook 05): each row one CT slice; columns: the CT, every method's G(CT), the paired
-    MR truth."""
-    columns = ["CT input", *translations] + (["paired MR truth"] if truths is not None else [])
-    fig, axes = plt.subplots(len(inputs), len(columns), figsize=(1.7 * len(columns), 1.8 * len(inputs)),
-                             squeeze=False, dpi=GRID_DPI)
-    for i, row in enumerate(axes):
-        images = [inputs[i], *(t[i] for t in translations.values())] + ([truths[i]] if truths is not None else [])
-        for j, (ax, image) in enumerate(zip(row, images)):
-            show_labels(ax, image, title=columns[j] if i == 0 else "")
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="jpeg", quality=quality)
+    return buffer.getvalue()
+
+
+def compact_image(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> DisplayImage:
+    """``fig`` rendered as PNG when that takes at most ``max_bytes`` of base64, otherwise as JPEG (quality 88,
+    then 75 and 60, then scaled down by steps of 0.8 until it fits); the figure is closed. Noisy image grids
+    compress badly as PNG; JPEG keeps them readable at a fraction of the size, and the committed notebooks stay
+    under their 200 KB per image."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    data, kind = buffer.getvalue(), "png"
+    if len(base64.b64encode(data)) > max_bytes:
+        rgb, kind = Image.open(io.BytesIO(data)).convert("RGB"), "jpeg"
+        for quality in (88, 75, 60):
+            data = _jpeg(rgb, quality)
+            if len(base64.b64encode(data)) <= max_bytes:
+                break
+        while len(base64.b64encode(data)) > max_bytes:
+            rgb = rgb.resize((int(rgb.width * 0.8), int(rgb.height * 0.8)), Image.Resampling.LANCZOS)
+            data = _jpeg(rgb, 60)
+    return DisplayImage(data=data, format=kind)
+
+
+def show_compact(fig, dpi: int = GRID_DPI, max_bytes: int = MAX_PNG_BYTES) -> None:
+    """Display ``compact_image(fig)`` in the notebook; the figure is closed, so that the inline backend does not
+    show it a second time. Used by notebooks 01-05."""
+    display(compact_image(fig, dpi, max_bytes))
+
+
+def translation_grid(columns: Mapping[str, Sequence[np.ndarray]], labels: Sequence[np.ndarray] | None = None,
+                     row_titles: Sequence[str] | None = None):
+    """Translations side by side (notebook 02; Figure 2 analogue in notebook 05): one row per slice, one column
+    per image kind (the CT, each method's G(CT), the paired MR truth), the organ outlines of ``labels`` (the CT
+    labels: the anatomy every column should keep) on every panel, and the organ legend below."""
+    names = list(columns)
+    rows = len(next(iter(columns.values())))
+    width = max(PANEL_INCHES * len(names), MIN_WIDTH_INCHES)
+    fig, axes = plt.subplots(rows, len(names), figsize=(width, width / len(names) * rows + 0.5), squeeze=False,
+                             dpi=GRID_DPI)
+    for i in range(rows):
+        for j, name in enumerate(names):
+            ax = axes[i, j]
+            ax.imshow(columns[name][i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            if labels is not None:
+                outline_organs(ax, labels[i], linewidth=0.9)
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
         if row_titles:
-            row[0].text(-0.05, 0.5, row_titles[i], transform=row[0].transAxes, rotation=90, va="center",
-                        ha="right", fontsize=8)
+            axes[i, 0].set_ylabel(row_titles[i], fontsize=8)
     fig.tight_layout()
+    if labels is not None:
+        organ_legend(fig, outlines=True)
     return fig
 
 
@@ -164,7 +187,8 @@ def segmentation_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray]
     """Figure 3 analogue (notebook 05): each row one MR test slice; columns: the MR, the truth, every method's
     segmentation."""
     columns = ["MR", "truth", *predictions]
-    fig, axes = plt.subplots(len(images), len(columns), figsize=(1.6 * len(columns), 1.7 * len(images) + 0.3),
+    width = max(PANEL_INCHES * len(columns), MIN_WIDTH_INCHES)
+    fig, axes = plt.subplots(len(images), len(columns), figsize=(width, width / len(columns) * len(images) + 0.3),
                              squeeze=False, dpi=GRID_DPI)
     for i, row in enumerate(axes):
         show_labels(row[0], images[i], title=columns[0] if i == 0 else "")
