@@ -38,13 +38,15 @@ def random_batch(preset, device: torch.device, generator: torch.Generator) -> di
     return {k: v.to(device) for k, v in batch.items()}
 
 
-def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device_name: str | None) -> dict:
-    """Median seconds per ``train_step`` of one method at one preset, and its peak memory (run in a subprocess)."""
+def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device_name: str | None,
+             amp: bool = True) -> dict:
+    """Median seconds per ``train_step`` of one method at one preset, and its peak memory (run in a subprocess).
+    ``amp``: mixed precision where the device has it (``ctl.device.Amp.for_device``), as training does."""
     preset, device = PRESETS[preset_name], pick_device(device_name)
     torch.manual_seed(0)
     cls = method_class(method_name)
     method = cls.from_preset(preset).to(device)
-    method.amp = Amp.for_device(device)
+    method.amp = Amp.for_device(device, enabled=amp)
     batch = random_batch(preset, device, torch.Generator().manual_seed(0))
     batch = {k: batch[k] for k in cls.batch_keys}
     method.setup(batch)
@@ -59,7 +61,8 @@ def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device
             "image_size": preset.image_size, "seconds_per_iteration": round(step_s, 5),
             "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory,
             "preset_iterations": preset.iterations,
-            "estimated_training_s": round(step_s * preset.iterations, 1), "amp": method.amp.enabled}
+            "estimated_training_s": round(step_s * preset.iterations, 1), "amp": method.amp.enabled,
+            "precision": str(method.amp.dtype).removeprefix("torch.") if method.amp.enabled else "float32"}
 
 
 def main() -> None:
@@ -69,10 +72,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
-    parser.add_argument("--one", nargs=2, metavar=("PRESET", "METHOD"), help=argparse.SUPPRESS)
+    parser.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "float32"],
+                        help="auto: mixed precision where the device has it, as training does; float32: never "
+                             "(give both to compare them)")
+    parser.add_argument("--one", nargs=3, metavar=("PRESET", "METHOD", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # the subprocess: one pair, JSON on the last line of stdout
-        print(json.dumps(time_one(*args.one, args.steps, args.warmup, args.device)))
+        preset, method, precision = args.one
+        print(json.dumps(time_one(preset, method, args.steps, args.warmup, args.device, precision == "auto")))
         return
 
     device = pick_device(args.device)
@@ -82,12 +89,14 @@ def main() -> None:
     rows = []
     for preset in presets:
         for method in methods:
-            arguments = [preset, method, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
-                + (["--device", args.device] if args.device else [])
-            r = run_one(__file__, arguments, f"{preset}/{method}")
-            rows.append(r)
-            print(f"{preset:6s} {method:12s} {r['iterations_per_s']:8.2f} it/s  {r['peak_memory_mb']:8.0f} MB  "
-                  f"~{r['estimated_training_s']:.0f} s for {r['preset_iterations']} iterations", flush=True)
+            for precision in args.precisions:
+                arguments = [preset, method, precision, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
+                    + (["--device", args.device] if args.device else [])
+                r = run_one(__file__, arguments, f"{preset}/{method}/{precision}")
+                rows.append(r)
+                print(f"{preset:6s} {method:12s} {r['precision']:9s} {r['iterations_per_s']:8.2f} it/s  "
+                      f"{r['peak_memory_mb']:8.0f} MB  ~{r['estimated_training_s']:.0f} s for "
+                      f"{r['preset_iterations']} iterations", flush=True)
     record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup,
               "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)], "results": rows}
     RESULTS.mkdir(exist_ok=True)
