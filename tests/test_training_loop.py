@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import LOOP_PRESET, QUIET, Toy, history_rows
+from ctl.presets import PRESETS
 from ctl.training import (AlreadyTrained, TrainConfig, TrainingDiverged, checkpoints, load_history, load_or_train,
                           lr_factor, train)
 from ctl.training.loop import resolve_device
@@ -172,3 +173,21 @@ def test_a_finished_run_is_checked_before_it_is_called_finished(toy, tmp_path):
         train("nope", toy, LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
     with pytest.raises(FileNotFoundError, match="not a prepared data folder"):
         train("toy", tmp_path / "nowhere", LOOP_PRESET, tmp_path / "run", seed=0, device="cpu", config=QUIET)
+
+
+def test_channels_last_changes_the_layout_not_the_result(ci_prepared, tmp_path):
+    """The NHWC layout makes oneDNN's convolutions faster; the losses of the same run agree to float rounding."""
+    from ctl.training.loop import memory_format
+
+    assert memory_format(torch.device("cpu"), TrainConfig()) == torch.channels_last
+    assert memory_format(torch.device("cpu"), TrainConfig(channels_last=False)) == torch.contiguous_format
+    assert memory_format(torch.device("mps"), TrainConfig()) == torch.contiguous_format
+    preset = PRESETS["ci"].replace(iterations=4, checkpoint_every=4)
+    histories = {}
+    for layout in (True, False):
+        config = TrainConfig(channels_last=layout, amp=False, progress=False)
+        method = train("source_only", ci_prepared, preset, tmp_path / f"nhwc-{layout}", device="cpu", config=config)
+        weight = method.unet.head.weight
+        assert weight.is_contiguous(memory_format=torch.channels_last) == layout or weight.shape[-1] == 1
+        histories[layout] = [row["seg"] for row in history_rows(tmp_path / f"nhwc-{layout}")]
+    assert histories[True] == pytest.approx(histories[False], rel=1e-4)

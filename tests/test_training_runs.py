@@ -23,7 +23,7 @@ def test_config_json_defines_the_run_and_differences_are_named(toy, tmp_path):
     train("toy", toy, LOOP_PRESET, run, seed=3, device="cpu", config=QUIET)
     config = read_run_config(run)
     assert (config["method"], config["seed"], config["preset"]["iterations"]) == ("toy", 3, 7)
-    assert config["train"] == {"augment": True, "amp": True, "decay_from": 0.5}
+    assert config["train"] == {"augment": True, "amp": True, "decay_from": 0.5, "channels_last": True}
     assert config["data"] == {"source": "phantom", "image_size": 8} and "info" in config
     expected = {k: v for k, v in config.items() if k != "info"}
     assert config_differences(run, expected) == []  # "info" (where it ran) is not compared

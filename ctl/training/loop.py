@@ -57,6 +57,7 @@ class TrainConfig:
 
     augment: bool = True  # the paper augments (sharpness, brightness/contrast, elastic) against over-fitting
     amp: bool = True  # mixed precision on CUDA and on CPUs with native bfloat16 (ctl.device.Amp); faster, less memory
+    channels_last: bool = True  # NHWC layout of weights and batches on CPU and CUDA: faster convolutions (measured)
     decay_from: float = 0.5  # CUT/CycleGAN: constant lr for the first half, then linear decay towards 0
     max_loss: float = 1e3  # a loss above this is an explosion: healthy values here stay below about 10
     keep_checkpoints: int = 2  # older checkpoints are deleted; two, in case the newest is being written
@@ -65,7 +66,8 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """The options that change the trained weights (compared when a run folder is reused)."""
-        return {"augment": self.augment, "amp": self.amp, "decay_from": self.decay_from}
+        return {"augment": self.augment, "amp": self.amp, "decay_from": self.decay_from,
+                "channels_last": self.channels_last}
 
     def __post_init__(self):
         if not 0 <= self.decay_from <= 1:
@@ -117,12 +119,21 @@ def training_dataset(prepared: Path, method_cls: type[Method], augment: bool) ->
                                      target_labels=method_cls.uses_target_labels)
 
 
-def _to_device(batch: dict, keys: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
-    """The keys the method declared, on its device; a missing key is a contract error worth a clear message."""
+def memory_format(device: torch.device, config: "TrainConfig") -> torch.memory_format:
+    """channels_last (NHWC) on CPU and CUDA when the config asks for it, where the convolution libraries (oneDNN,
+    cuDNN) run faster on it (measured on a 2-core CPU: 13-20 % per training step); the default layout elsewhere."""
+    wanted = config.channels_last and device.type in ("cpu", "cuda")
+    return torch.channels_last if wanted else torch.contiguous_format
+
+
+def _to_device(batch: dict, keys: tuple[str, ...], device: torch.device,
+               layout: torch.memory_format = torch.contiguous_format) -> dict[str, torch.Tensor]:
+    """The keys the method declared, on its device (images in ``layout``); a missing key is a contract error."""
     missing = [k for k in keys if k not in batch]
     if missing:
         raise KeyError(f"the training batch lacks {missing} (it has {sorted(batch)})")
-    return {k: batch[k].to(device, non_blocking=True) for k in keys}
+    return {k: batch[k].to(device, non_blocking=True, memory_format=layout) if batch[k].dim() == 4
+            else batch[k].to(device, non_blocking=True) for k in keys}
 
 
 # --- the loop ------------------------------------------------------------------------------------------------
@@ -161,11 +172,12 @@ def _build(method_name: str, prepared: Path, preset: Preset, seed: int, device: 
     """Seed, build the method on ``device``, make the loader and set the method up from the first batch."""
     cls = method_class(method_name)
     seed_everything(seed)
-    method = cls.from_preset(preset).to(device)
+    layout = memory_format(device, config)
+    method = cls.from_preset(preset).to(device, memory_format=layout)
     method.amp = Amp.for_device(device, config.amp)
     dataset = training_dataset(Path(prepared), cls, config.augment)
     loader = iter(make_loader(dataset, preset.batch_size, seed, start_iteration, device, config.num_workers))
-    first = _to_device(next(loader), cls.batch_keys, device)
+    first = _to_device(next(loader), cls.batch_keys, device, layout)
     method.setup(first)
     method.check_optimizers_disjoint()
     return method, loader, first, len(dataset) // preset.batch_size
@@ -231,7 +243,7 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
     tic = time.perf_counter()
     for iteration in progress:
         if iteration > start:
-            batch = _to_device(next(loader), method.batch_keys, device)
+            batch = _to_device(next(loader), method.batch_keys, device, memory_format(device, config))
         _set_learning_rates(method, lr_factor(iteration, iterations, config.decay_from))
         losses = method.train_step(batch)
         method.amp.update()
