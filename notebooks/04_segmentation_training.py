@@ -376,6 +376,30 @@ ctx.save_figure(fig, "translation")
 plt.show()
 
 # %% [markdown]
+# **Trained far longer.** The package ships reference weights of `ours`, trained by its own code with the same
+# data, losses and schedule for many more iterations (`ctl.training.reference`; not trained in this run). The
+# same CT slice through the reference $G$: this is what the translation above is heading towards.
+
+# %%
+from ctl.teach.references import reference_or_reason
+
+reference, about = reference_or_reason("ours", ctx.preset, ctx.device, ctx.data_source)
+print(about)
+if reference is not None:
+    with torch.no_grad():
+        long_fake = reference.method.translate(torch.from_numpy(ct_test.image[ct_z][None, None]).to(ctx.device))
+    long_fake = long_fake[0, 0].float().cpu().numpy()[ct_box]
+    fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
+    show_labels(axes[0], ct_test.image[ct_z][ct_box], None, f"CT {ct_test.subject}, slice {ct_z}")
+    show_labels(axes[1], fake[0, 0].cpu().numpy()[ct_box], None, "G(CT): this run")
+    show_labels(axes[2], long_fake, None, f"G(CT): {reference.label}")
+    show_labels(axes[3], long_fake, ct_test.label[ct_z][ct_box], "reference G(CT) with the CT labels")
+    fig.tight_layout()
+    organ_legend(fig)
+    ctx.save_figure(fig, "translation-reference")
+    plt.show()
+
+# %% [markdown]
 # ## 8. Predictions on MR test slices
 #
 # Each method's `segmenter` (the U-Net in all three) is applied to whole MR test volumes slice by slice
@@ -455,6 +479,16 @@ for kind in ("3D", "2D"):
         ctx.record(f"dice_{kind.lower()}_mean_{name}", round(float(np.mean(means)), 2), "%")
     display(Markdown("\n".join(rows)))
 print(f"{len(mr_ids)} MR test subject(s), preset {ctx.preset.name}")
+
+# %%
+if reference is not None:  # the reference weights of `ours` on the same test volumes (not trained in this run)
+    long_predictions = {sid: predict_volume(reference.method.segmenter, v.image, ctx.device) for sid, v in volumes.items()}
+    means = [100 * np.nanmean([dice(long_predictions[s] == ORGAN_LABELS[o], volumes[s].label == ORGAN_LABELS[o])
+                               for s in mr_ids]) for o in ORGAN_ORDER]
+    display(Markdown(f"| 3D Dice (%) | " + " | ".join(ORGAN_TITLES[o] for o in ORGAN_ORDER) + " | Mean |\n"
+                     + "|---|" + "---|" * (len(ORGAN_ORDER) + 1) + f"\n| `{reference.label}` | "
+                     + " | ".join(f"{m:.1f}" for m in means) + f" | {np.mean(means):.1f} |"))
+    ctx.record("dice_3d_mean_ours_reference", round(float(np.mean(means)), 2), "%")
 
 # %%
 mean_3d = {name: 100 * np.mean([np.nanmean(scores[name, o, "3D"]) for o in ORGAN_ORDER]) for name in NAMES}
