@@ -2,8 +2,12 @@
 (package data: notebook 00's table reads it, also from an installed wheel).
 
 Usage: python benchmarks/notebook_times.py --preset cpu
+       python benchmarks/notebook_times.py --preset cpu --data data --run runs/notebooks   # see below
 Notebook 00 reads these files for its runtime table. Run on an otherwise idle machine; the JSON records the
-machine's CPU count and torch's thread count beside the seconds.
+machine's CPU count and torch's thread count beside the seconds. The data folder must not hold this preset's
+phantom yet (the time includes generating it); by default both folders are fresh temporary ones. Given the
+notebooks' own default folders (``data``, ``runs/notebooks``; emptied first), the timed run also leaves the
+trained models where ``make refresh-outputs`` finds them, so the committed outputs can show the times just measured.
 """
 import argparse
 import json
@@ -25,10 +29,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", default="ci")
     parser.add_argument("--data", default=None, help="data folder (default: a fresh temporary folder)")
+    parser.add_argument("--run", default=None, help="run folder (default: a fresh temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "data"
-        records = run_series(args.preset, Path(tmp) / "out", data_dir=data, run_dir=Path(tmp) / "run",
+        if (data / "phantom" / f"{args.preset}-seed0").exists():
+            raise SystemExit(f"{data} already holds the {args.preset} phantom: the time would leave out generating "
+                             f"it; move it away or choose another --data")
+        records = run_series(args.preset, Path(tmp) / "out", data_dir=data,
+                             run_dir=Path(args.run) if args.run else Path(tmp) / "run",
                              notebook_dir=Path(__file__).resolve().parents[1] / "notebooks")
     record = {"preset": args.preset, "date": date.today().isoformat(), "machine": platform.processor() or
               platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
