@@ -40,10 +40,11 @@ HINTS = {errno.ENOSPC: "The disk is full: free some space and run the command ag
          errno.EROFS: "That file system is read-only: choose another --out"}
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _series(run) -> int:
+    """Run a notebook series command: 1 with the failing notebook and cell named, 2 when notebooks or the
+    ``[notebooks]`` extra are missing, 0 otherwise."""
     try:
-        demo(locate_notebooks(args.notebooks), preset=args.preset, runs_root=Path(args.runs),
-             data_dir=Path(args.data), seed=args.seed)
+        run()
     except NotebookFailed as err:
         print(f"NOTEBOOK FAILED: {err}", file=sys.stderr)
         return 1
@@ -51,32 +52,24 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return _series(lambda: demo(locate_notebooks(args.notebooks), preset=args.preset, runs_root=Path(args.runs),
+                                data_dir=Path(args.data), seed=args.seed))
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
     out = Path(args.out).resolve()
-    try:
-        run_dir = Path(args.run).resolve() if args.run else out / "run"
-        run_series(args.preset, out, data_dir=Path(args.data).resolve(), run_dir=run_dir,
-                   notebook_dir=locate_notebooks(args.notebooks), seed=args.seed, cell_timeout_s=args.cell_timeout,
-                   only=args.only)
-    except NotebookFailed as err:
-        print(f"NOTEBOOK FAILED: {err}", file=sys.stderr)
-        return 1
-    except (MissingExtra, NotebooksNotFound) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    run_dir = Path(args.run).resolve() if args.run else out / "run"
+    return _series(lambda: run_series(args.preset, out, data_dir=Path(args.data).resolve(), run_dir=run_dir,
+                                      notebook_dir=locate_notebooks(args.notebooks), seed=args.seed,
+                                      cell_timeout_s=args.cell_timeout, only=args.only))
 
 
 def _refresh_outputs(args: argparse.Namespace) -> int:
-    try:
-        refresh_outputs(args.preset, locate_notebooks(args.notebooks), cell_timeout_s=args.cell_timeout,
-                        only=args.only or ())
-    except (MissingExtra, NotebooksNotFound, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return _series(lambda: refresh_outputs(args.preset, locate_notebooks(args.notebooks),
+                                           cell_timeout_s=args.cell_timeout, only=args.only or ()))
 
 
 def _download(args: argparse.Namespace) -> int:

@@ -42,4 +42,11 @@ def test_translate_volume_checks_the_translator():
         translate_volume(lambda x: x[:, :, :4], volume)
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         translate_volume(lambda x: 2 * x + 1, volume)
-    assert translator_of(nn.Identity()) is None
+
+    class Stub:  # what translator_of asks of a method: its generator
+        generator = None
+        translate = staticmethod(lambda ct: ct)
+
+    assert translator_of(Stub()) is None
+    Stub.generator = nn.Identity()
+    assert translator_of(Stub()) is Stub.translate

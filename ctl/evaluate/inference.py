@@ -47,9 +47,9 @@ def predict_volume(segmenter: torch.nn.Module, image: np.ndarray, device: torch.
 
 
 def translator_of(method) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """``method.translate`` when the method translates CT to MR, else None (source_only, oracle, adaptseg)."""
-    translate = getattr(method, "translate", None)
-    return translate if callable(translate) else None
+    """``method.translate`` when the method translates CT to MR (it has a ``generator``), else None (source_only,
+    oracle, adaptseg)."""
+    return method.translate if method.generator is not None else None
 
 
 @torch.no_grad()

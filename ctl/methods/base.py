@@ -132,8 +132,20 @@ class Method(nn.Module):
 
     @property
     def generator(self) -> nn.Module | None:
-        """The CT -> MR network behind ``translate`` (G, for figures and reference weights); None if there is none."""
+        """The CT -> MR network G of a method that translates (for figures, fidelity and reference weights); None
+        for a method that does not (source_only, oracle, adaptseg)."""
         return None
+
+    def translate(self, ct: torch.Tensor) -> torch.Tensor:
+        """x^{s->t} = G(x^s): CT slices (B, 1, H, W) in [0, 1] rendered as MR, same shape, in [0, 1] (the caller
+        sets eval mode and no_grad).
+
+        Raises:
+            TypeError: for a method without a generator.
+        """
+        if self.generator is None:
+            raise TypeError(f"{self.name!r} does not translate CT to MR (it has no generator)")
+        return self.generator(ct)
 
     def _need_setup(self) -> None:
         if not self.optimizers:

@@ -70,10 +70,6 @@ class CycleGAN(Method):
     def generator(self) -> nn.Module:
         return self.translator.G_ct2mr
 
-    def translate(self, ct: Tensor) -> Tensor:
-        """CT (B, 1, H, W) in [0, 1] -> fake MR, same shape, in [0, 1] (eval mode and no_grad: the caller's)."""
-        return self.translator.translate(ct)
-
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         lr, betas = self.config.lr, self.config.betas
         return {"generators": torch.optim.Adam(self.translator.generator_parameters(), lr=lr, betas=betas),

@@ -87,10 +87,6 @@ class Ours(Method):
     def generator(self) -> nn.Module:
         return self.translator.G
 
-    def translate(self, ct: torch.Tensor) -> torch.Tensor:
-        """x^{s->t} = G(x^s): CT slices (B, 1, H, W) in [0, 1] rendered as MR (for figures and fidelity only)."""
-        return self.translator.translate(ct)
-
     def setup(self, batch: dict[str, torch.Tensor]) -> None:
         # F's MLPs take their input widths from G's encoder features of a first CT batch
         self.translator.build_projection(batch["ct"])

@@ -129,10 +129,6 @@ class SIFA(Method):
     def generator(self) -> nn.Module:
         return self.G
 
-    def translate(self, ct: Tensor) -> Tensor:
-        """CT (B, 1, H, W) in [0, 1] -> fake MR G(ct), same shape, in [0, 1] (eval mode, no_grad: the caller's)."""
-        return self.G(ct)
-
     def discriminator_parameters(self) -> list[nn.Parameter]:
         return [p for d in (self.D_mr, self.D_ct, self.D_seg) for p in d.parameters()]
 

@@ -63,10 +63,6 @@ class TranslationOnly(Method):
     def generator(self) -> nn.Module:
         return self.translator.G
 
-    def translate(self, ct: torch.Tensor) -> torch.Tensor:
-        """x^{s->t} = G(x^s): CT slices (B, 1, H, W) in [0, 1] rendered as MR."""
-        return self.translator.translate(ct)
-
     def setup(self, batch: dict[str, torch.Tensor]) -> None:
         # F's MLPs take their input widths from G's encoder features of a first CT batch (no F without PatchNCE)
         self.translator.build_projection(batch["ct"])
