@@ -252,3 +252,16 @@ def test_resume_repeats_the_uninterrupted_history(name, tmp_path, monkeypatch):
             assert a["size"] == b["size"] and torch.equal(a["images"], b["images"]), key
     pools = [m for m in straight.modules() if type(m).__name__ == "ImagePool"]
     assert all(pool.full for pool in pools)
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_translate_runs_the_generator_and_refuses_without_one(name):
+    method = method_class(name).from_preset(TINY).eval()
+    ct = tiny_batch()["ct"]
+    if method.generator is None:
+        assert name in ("source_only", "oracle", "adaptseg")
+        with pytest.raises(TypeError, match="does not translate CT to MR"):
+            method.translate(ct)
+    else:
+        with torch.no_grad():
+            torch.testing.assert_close(method.translate(ct), method.generator(ct))
