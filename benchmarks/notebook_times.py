@@ -4,8 +4,9 @@
 Usage: python benchmarks/notebook_times.py --preset cpu
        python benchmarks/notebook_times.py --preset cpu --data data --run runs/notebooks   # see below
 Notebook 00 reads these files for its runtime table. Run on an otherwise idle machine; the JSON records the
-machine's CPU count and torch's thread count beside the seconds. The data folder must not hold this preset's
-phantom yet (the time includes generating it); by default both folders are fresh temporary ones. Given the
+machine's CPU count and torch's thread count beside the seconds, and the largest resident memory of any notebook
+kernel (on Linux: ``getrusage(RUSAGE_CHILDREN)``, the maximum over every finished child process). The data
+folder must not hold this preset's phantom yet (the time includes generating it); by default both folders are fresh temporary ones. Given the
 notebooks' own default folders (``data``, ``runs/notebooks``; emptied first), the timed run also leaves the
 trained models where ``make refresh-outputs`` finds them, so the committed outputs can show the times just measured.
 """
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -42,6 +44,9 @@ def main() -> None:
     record = {"preset": args.preset, "date": date.today().isoformat(), "machine": platform.processor() or
               platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "cuda": torch.cuda.is_available(), "notebooks": records,
+              # the largest resident set of any process this one started and waited for: the notebook kernels
+              # (one per notebook) and whatever they ran; Binder gives a kernel 2 GB
+              "peak_kernel_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
               "note": "includes generating the phantom for this preset from scratch"}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"notebook_times_{args.preset}.json"

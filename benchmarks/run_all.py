@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = {
     "assd_speed": [],
     "phantom_generation": [],
-    "translation_step": ["--reference", "--schedule", "both"],
+    "translation_step": ["--reference", "--schedule", "both", "--precisions", "float32", "auto", "--channels-last"],
     "training_step": [],
     "notebook_times": ["--preset", "ci"],
 }

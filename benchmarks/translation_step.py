@@ -5,6 +5,8 @@ Usage:
     python benchmarks/translation_step.py --batch 1 --size 128 --ngf 64 --blocks 9 \\
         --patches 256 --layers input stem down1 res0 res4 --identity       # explicit settings
     python benchmarks/translation_step.py --reference                      # CUT's two reference settings
+    python benchmarks/translation_step.py --reference --schedule both --precisions float32 auto --channels-last
+                                                                           # as training runs (bf16 on CPUs with it)
 Add ``--schedule both`` to time, next to ``ctl.translate.translation_step`` ("ctl"), the same networks run in
 the order CUT's own code computes a step ("cut-order", ``cut_order_step`` below): G on [x^s; x^t], then for
 each NCE term the encoder run again on the source image (the keys) as well as on the translation, F applied to
@@ -34,7 +36,7 @@ import torch
 from step_timing import machine_record, median_step_seconds, peak_memory, run_one  # benchmarks/step_timing.py
 from torch.nn import functional as nnf
 
-from ctl.device import pick_device
+from ctl.device import Amp, pick_device
 from ctl.presets import PRESETS
 from ctl.translate import TranslationConfig, Translator, translation_step
 
@@ -78,62 +80,79 @@ def _cut_project(translator, feats, num_patches, ids=None):
     return out, used
 
 
-def cut_order_step(translator, opt_g, opt_d, real_ct, real_mr) -> dict:
-    """One step with CUT's order of computation (for comparison with ``translation_step``): same losses."""
+def cut_order_step(translator, opt_g, opt_d, real_ct, real_mr, amp: Amp | None = None) -> dict:
+    """One step with CUT's order of computation (for comparison with ``translation_step``): same losses, the
+    forward passes under ``amp``'s autocast (plain float32 when None), the backward passes outside it."""
+    amp = amp or Amp()
     cfg = translator.config
     n = real_ct.shape[0]
-    fake = translator.G(torch.cat([real_ct, real_mr]) if cfg.nce_identity else real_ct)
+    with amp.autocast():
+        fake = translator.G(torch.cat([real_ct, real_mr]) if cfg.nce_identity else real_ct)
     fake_mr, idt_mr = fake[:n], fake[n:]
     for p in translator.D.parameters():
         p.requires_grad_(True)
     opt_d.zero_grad()
-    d_fake, d_real = translator.D(fake_mr.detach()), translator.D(real_mr)
-    loss_d = d_fake.pow(2).mean() + (d_real - 1).pow(2).mean()
-    loss_d.backward()
-    opt_d.step()
+    with amp.autocast():
+        d_fake, d_real = translator.D(fake_mr.detach()).float(), translator.D(real_mr).float()
+        loss_d = d_fake.pow(2).mean() + (d_real - 1).pow(2).mean()
+    amp.backward(loss_d)
+    amp.step(opt_d)
     for p in translator.D.parameters():  # CUT freezes D for the G step too
         p.requires_grad_(False)
     opt_g.zero_grad()
-    loss_gan = (translator.D(fake_mr) - 1).pow(2).mean()
 
     def nce(src, tgt):
         feat_q = translator.G.encode(tgt, cfg.nce_layers)
         feat_k = translator.G.encode(src, cfg.nce_layers)  # encoded again, with a graph
         k, ids = _cut_project(translator, feat_k, cfg.num_patches)
         q, _ = _cut_project(translator, feat_q, cfg.num_patches, ids)
-        return sum(_cut_patch_nce(q[name], k[name], cfg.tau) for name in cfg.nce_layers) / len(cfg.nce_layers)
+        return sum(_cut_patch_nce(q[name].float(), k[name].float(), cfg.tau)
+                   for name in cfg.nce_layers) / len(cfg.nce_layers)
 
-    loss_nce = nce(real_ct, fake_mr)
-    if cfg.nce_identity:
-        loss_nce = loss_nce + nce(real_mr, idt_mr)
-    total = cfg.lambda_gan * loss_gan + cfg.lambda_nce * loss_nce
-    total.backward()
-    opt_g.step()
+    with amp.autocast():
+        loss_gan = (translator.D(fake_mr).float() - 1).pow(2).mean()
+        loss_nce = nce(real_ct, fake_mr)
+        if cfg.nce_identity:
+            loss_nce = loss_nce + nce(real_mr, idt_mr)
+        total = cfg.lambda_gan * loss_gan + cfg.lambda_nce * loss_nce
+    amp.backward(total)
+    amp.step(opt_g)
+    amp.update()
     for p in translator.D.parameters():
         p.requires_grad_(True)
     return {"d": loss_d.item(), "total": total.item()}
 
 
 def time_one(settings: dict, schedule: str, steps: int, warmup: int, device_name: str | None,
-             threads: int | None) -> dict:
-    """Median seconds per step at one setting with one schedule (run in a subprocess)."""
+             threads: int | None, precision: str = "float32", channels_last: bool = False) -> dict:
+    """Median seconds per step at one setting with one schedule (run in a subprocess).
+
+    ``precision``: "auto" runs the step under ``Amp.for_device`` as training does (bfloat16 on a CPU with native
+    bfloat16, mixed precision on CUDA), "float32" never. ``channels_last``: networks and inputs in NHWC layout, as
+    the training loop puts them (``ctl.training.loop.memory_format``). Both apply to either schedule."""
     if threads:
         torch.set_num_threads(threads)
     device = pick_device(device_name)
+    amp = Amp.for_device(device, enabled=precision == "auto")
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
     config = TranslationConfig(ngf=settings["ngf"], n_blocks=settings["blocks"], ndf=settings["ndf"],
                                nce_layers=tuple(settings["layers"]), num_patches=settings["patches"],
                                mlp_width=settings["mlp_width"], nce_identity=settings["identity"])
-    translator = Translator(config).to(device)
+    translator = Translator(config).to(device, memory_format=layout)
     shape = (settings["batch"], 1, settings["size"], settings["size"])
-    real_ct, real_mr = torch.rand(shape, device=device), torch.rand(shape, device=device)
+    real_ct = torch.rand(shape, device=device).contiguous(memory_format=layout)
+    real_mr = torch.rand(shape, device=device).contiguous(memory_format=layout)
     translator.build_projection(real_ct)
     opt_g = torch.optim.Adam(translator.generator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(translator.discriminator_parameters(), lr=2e-4, betas=(0.5, 0.999))
     step = translation_step if schedule == "ctl" else cut_order_step
-    step_s = median_step_seconds(lambda: step(translator, opt_g, opt_d, real_ct, real_mr), device, steps, warmup)
+    step_s = median_step_seconds(lambda: step(translator, opt_g, opt_d, real_ct, real_mr, amp), device, steps,
+                                 warmup)
     peak_mb, memory = peak_memory(device)
     return {**settings, "schedule": schedule, "torch_threads": torch.get_num_threads(),
+            "precision": str(amp.dtype).removeprefix("torch.") if amp.enabled else "float32",
+            "channels_last": channels_last,
             "seconds_per_iteration": round(step_s, 5),
             "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory}
 
@@ -154,6 +173,10 @@ def main() -> None:
                         help="the identity NCE term on G(x^t) (default on)")
     parser.add_argument("--mlp-width", type=int, default=256)
     parser.add_argument("--schedule", choices=["ctl", "cut-order", "both"], default="ctl")
+    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=["auto", "float32"],
+                        help="auto: mixed precision where the device has it, as training does; float32: never")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
+                        help="NHWC layout for networks and inputs, as the training loop uses on CPU and CUDA")
     parser.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
@@ -161,11 +184,11 @@ def main() -> None:
                         "1 gives steadier numbers on a machine shared with other jobs")
     parser.add_argument("--note", default="", help="free text kept in the JSON, e.g. whether the machine was idle")
     parser.add_argument("--label", default="", help="suffix of the JSON file name")
-    parser.add_argument("--one", nargs=2, metavar=("SETTINGS_JSON", "SCHEDULE"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=3, metavar=("SETTINGS_JSON", "SCHEDULE", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # the subprocess: one setting, JSON on the last line of stdout
         print(json.dumps(time_one(json.loads(args.one[0]), args.one[1], args.steps, args.warmup, args.device,
-                                  args.threads)))
+                                  args.threads, args.one[2], args.channels_last)))
         return
 
     device = pick_device(args.device)
@@ -183,14 +206,17 @@ def main() -> None:
     load_at_start = [round(x, 2) for x in os.getloadavg()]  # other jobs on the machine skew the timings
     rows = []
     for setting in settings:
-        for schedule in schedules:
-            arguments = [json.dumps(setting), schedule, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
-                + (["--device", args.device] if args.device else []) \
-                + (["--threads", str(args.threads)] if args.threads else [])
-            r = run_one(__file__, arguments, f"{setting['label']} / {schedule}")
-            rows.append(r)
-            print(f"{r['label']:24s} {schedule:9s} {r['iterations_per_s']:8.2f} it/s  "
-                  f"{r['peak_memory_mb']:8.0f} MB", flush=True)
+        for precision in args.precisions:
+            for schedule in schedules:
+                arguments = [json.dumps(setting), schedule, precision, "--steps", str(args.steps),
+                             "--warmup", str(args.warmup)] \
+                    + (["--device", args.device] if args.device else []) \
+                    + (["--threads", str(args.threads)] if args.threads else []) \
+                    + (["--channels-last"] if args.channels_last else [])
+                r = run_one(__file__, arguments, f"{setting['label']} / {schedule} / {precision}")
+                rows.append(r)
+                print(f"{r['label']:24s} {schedule:9s} {r['precision']:9s} {r['iterations_per_s']:8.2f} it/s  "
+                      f"{r['peak_memory_mb']:8.0f} MB", flush=True)
     record = {**machine_record(device), "steps": args.steps, "warmup": args.warmup,
               "load_average_at_start": load_at_start, "note": args.note, "results": rows}
     RESULTS.mkdir(exist_ok=True)

@@ -654,7 +654,9 @@ print("Two seeds are a weak estimate of the noise, and runs this short learn lit
 #
 # The times measured by `benchmarks/training_step.py` (one iteration of each method, without data loading; the
 # training time is that step times `preset.iterations`). A load average above the number of cores means other
-# programs were running and the times are too long.
+# programs were running and the times are too long. *Precision*: `bfloat16` is how training runs on a CPU with
+# native bfloat16 arithmetic (convolutions in bfloat16, normalisation and losses in float32, see `ctl.device.Amp`);
+# `float32` rows, where present, time the same step without it for comparison.
 
 # %%
 from ctl.presets import PRESETS
@@ -667,12 +669,13 @@ for p in [ctx.preset] + ([PRESETS["gpu"]] if ctx.preset.name != "gpu" else []):
                 f"{p.unet_base} x {p.unet_depth} | {p.iterations} |")
 display(Markdown("\n".join(rows)))
 
-rows = ["| device (date, load average) | preset | method | iterations / s | peak memory (MB) | training time (min) |",
-        "|---|---|---|---|---|---|"]
+rows = ["| device (date, load average) | preset | method | precision | iterations / s | peak memory (MB) "
+        "| training time (min) |", "|---|---|---|---|---|---|---|"]
 for record in read_records("training_step"):  # shipped with ctl (ctl/teach/measured/), also on Colab
     where = f"{record['device']} ({record['date']}, load {max(record.get('load_average_1min', [float('nan')])):.1f})"
     for r in record["results"]:
-        rows.append(f"| {where} | {r['preset']} | `{r['method']}` | {r['iterations_per_s']:.2f} | "
+        rows.append(f"| {where} | {r['preset']} | `{r['method']}` | {r.get('precision', 'float32')} | "
+                    f"{r['iterations_per_s']:.2f} | "
                     f"{r['peak_memory_mb']:.0f} | {r['estimated_training_s'] / 60:.1f} |")
 display(Markdown("\n".join(rows) if len(rows) > 2 else "No benchmark has been run yet: "
                  "`python benchmarks/training_step.py` writes one."))

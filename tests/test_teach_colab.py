@@ -50,6 +50,14 @@ def test_the_measured_cpu_time_of_the_series():
     assert "Change runtime type" in advice
 
 
+def test_relative_costs_use_the_precision_training_runs_in_when_float32_is_timed_too():
+    records = [{"results": [{"preset": "cpu", "method": "ours", "seconds_per_iteration": 0.2, "amp": True},
+                            {"preset": "cpu", "method": "ours", "seconds_per_iteration": 0.3, "amp": False},
+                            {"preset": "cpu", "method": "sifa", "seconds_per_iteration": 0.6, "amp": False},
+                            {"preset": "cpu", "method": "sifa", "seconds_per_iteration": 0.5, "amp": True}]}]
+    assert relative_costs(records) == {"ours": 1.0, "sifa": 2.5}
+
+
 def test_relative_costs_and_the_estimate_worked_by_hand():
     records = [{"results": [{"preset": "ci", "method": "ours", "seconds_per_iteration": 1.0},
                             {"preset": "cpu", "method": "ours", "seconds_per_iteration": 0.2},

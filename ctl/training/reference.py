@@ -5,7 +5,7 @@ So that students also see what the method does when it *is* trained, the package
 code trained for much longer on the same phantom, at the same network sizes (``cpu`` preset, more iterations).
 The notebooks show them beside the student's own run, each labelled as what it is.
 
-    python -m ctl reference --method ours --preset cpu --iterations 12000
+    python -m ctl reference --method ours --preset cpu --iterations 10000
 
 trains the method with the shared loop (``ctl.training.train``: the same data, losses, schedule and seeding as
 every run, only longer) into ``runs/reference/<method>-<preset>-<iterations>``, then writes
