@@ -24,6 +24,7 @@ from step_timing import machine_record, median_step_seconds, peak_memory, run_on
 from ctl.device import Amp, pick_device
 from ctl.methods import METHODS, method_class
 from ctl.presets import PRESETS
+from ctl.training.loop import TrainConfig, memory_format
 
 # package data of the checkout this script sits in: an installed ctl reads it from there (ctl.teach.measurements)
 RESULTS = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"
@@ -39,16 +40,19 @@ def random_batch(preset, device: torch.device, generator: torch.Generator) -> di
 
 
 def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device_name: str | None,
-             amp: bool = True) -> dict:
+             amp: bool = True, channels_last: bool = True) -> dict:
     """Median seconds per ``train_step`` of one method at one preset, and its peak memory (run in a subprocess).
-    ``amp``: mixed precision where the device has it (``ctl.device.Amp.for_device``), as training does."""
+    ``amp``: mixed precision where the device has it (``ctl.device.Amp.for_device``), as training does.
+    ``channels_last``: networks and images in the layout the training loop gives them (``memory_format``)."""
     preset, device = PRESETS[preset_name], pick_device(device_name)
     torch.manual_seed(0)
     cls = method_class(method_name)
-    method = cls.from_preset(preset).to(device)
+    layout = memory_format(device, TrainConfig(channels_last=channels_last))
+    method = cls.from_preset(preset).to(device, memory_format=layout)
     method.amp = Amp.for_device(device, enabled=amp)
     batch = random_batch(preset, device, torch.Generator().manual_seed(0))
-    batch = {k: batch[k] for k in cls.batch_keys}
+    batch = {k: batch[k].contiguous(memory_format=layout) if batch[k].dim() == 4 else batch[k]
+             for k in cls.batch_keys}
     method.setup(batch)
     method.train()
     def step():
@@ -62,7 +66,8 @@ def time_one(preset_name: str, method_name: str, steps: int, warmup: int, device
             "iterations_per_s": round(1 / step_s, 3), "peak_memory_mb": round(peak_mb, 1), "memory": memory,
             "preset_iterations": preset.iterations,
             "estimated_training_s": round(step_s * preset.iterations, 1), "amp": method.amp.enabled,
-            "precision": str(method.amp.dtype).removeprefix("torch.") if method.amp.enabled else "float32"}
+            "precision": str(method.amp.dtype).removeprefix("torch.") if method.amp.enabled else "float32",
+            "channels_last": layout == torch.channels_last}
 
 
 def main() -> None:
@@ -75,11 +80,15 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["auto"], choices=["auto", "float32"],
                         help="auto: mixed precision where the device has it, as training does; float32: never "
                              "(give both to compare them)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="the layout the training loop uses on CPU and CUDA (default on; --no-channels-last "
+                             "to compare)")
     parser.add_argument("--one", nargs=3, metavar=("PRESET", "METHOD", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # the subprocess: one pair, JSON on the last line of stdout
         preset, method, precision = args.one
-        print(json.dumps(time_one(preset, method, args.steps, args.warmup, args.device, precision == "auto")))
+        print(json.dumps(time_one(preset, method, args.steps, args.warmup, args.device, precision == "auto",
+                                  args.channels_last)))
         return
 
     device = pick_device(args.device)
@@ -90,7 +99,8 @@ def main() -> None:
     for preset in presets:
         for method in methods:
             for precision in args.precisions:
-                arguments = [preset, method, precision, "--steps", str(args.steps), "--warmup", str(args.warmup)] \
+                arguments = [preset, method, precision, "--steps", str(args.steps), "--warmup", str(args.warmup),
+                             "--channels-last" if args.channels_last else "--no-channels-last"] \
                     + (["--device", args.device] if args.device else [])
                 r = run_one(__file__, arguments, f"{preset}/{method}/{precision}")
                 rows.append(r)

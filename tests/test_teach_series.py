@@ -12,8 +12,8 @@ import pytest
 import ctl.teach.series as series
 from ctl.teach.colab import RELEASE, REPOSITORY
 from ctl.teach.context import setup_notebook
-from ctl.teach.series import (Echo, MissingExtra, NotebookFailed, NotebooksNotFound, cell_announcer, execute_notebook,
-                              locate_notebooks, notebook_paths, require_notebook_tools, write_summary)
+from ctl.teach.series import (Echo, MissingExtra, NotebookFailed, NotebooksNotFound, cell_announcer, cell_timeout,
+                              execute_notebook, locate_notebooks, notebook_paths, require_notebook_tools, write_summary)
 
 ROOT = Path(__file__).resolve().parent.parent
 cc, md = nbformat.v4.new_code_cell, nbformat.v4.new_markdown_cell
@@ -132,3 +132,11 @@ def test_relative_folders_reach_the_notebooks_as_absolute_paths(tmp_path, monkey
     series.run_series("ci", tmp_path / "out", data_dir="data", run_dir="runs/x", notebook_dir=ROOT / "notebooks",
                       only=["00_"])
     assert seen[0]["DATA_DIR"] == str(tmp_path / "data") and seen[0]["RUN_DIR"] == str(tmp_path / "runs" / "x")
+
+
+def test_a_cell_may_train_as_long_as_training_takes_except_at_ci():
+    """At cpu, notebook 04's baseline cell trains four methods for about 25 minutes: a fixed limit would stop the
+    series there; at ci a cell running 10 minutes has hung."""
+    assert cell_timeout("ci") == 600
+    assert cell_timeout("cpu") is None and cell_timeout("paper") is None
+    assert cell_timeout("cpu", 120) == 120 and cell_timeout("ci", 30) == 30

@@ -146,7 +146,17 @@ def cell_announcer(total: int, terminal: TextIO):
     return announce
 
 
-def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s: int, env_preset: str,
+def cell_timeout(preset: str, seconds: int | None = None) -> int | None:
+    """Seconds one notebook cell may run: ``seconds`` if given; otherwise 600 at the ``ci`` preset (its longest
+    cell takes well under a minute, so a cell still running after 10 minutes has hung) and no limit at the other
+    presets, where one cell trains several methods for as long as that takes (about 25 minutes for notebook 04's
+    baselines on a 2-core CPU at ``cpu``, hours at ``paper``)."""
+    if seconds is not None:
+        return seconds
+    return 600 if preset == "ci" else None
+
+
+def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s: int | None, env_preset: str,
                      terminal: TextIO | None = None) -> Path:
     """Run one notebook with papermill into ``out_dir``; stdout/stderr go to ``<name>.stdout/.stderr.txt`` and,
     as they come, to ``terminal`` (default: this process's stdout) together with each code cell as it starts."""
@@ -183,8 +193,9 @@ def execute_notebook(path: Path, out_dir: Path, parameters: dict, cell_timeout_s
 
 
 def run_series(preset: str, out_dir: Path, data_dir: Path, run_dir: Path, notebook_dir: Path, seed: int = 0,
-               cell_timeout_s: int = 900, only: list[str] | None = None) -> list[dict]:
+               cell_timeout_s: int | None = None, only: list[str] | None = None) -> list[dict]:
     """Execute every notebook of ``notebook_dir`` in order; return one record (name, seconds) per notebook.
+    ``cell_timeout_s``: see ``cell_timeout`` (None: the preset's default).
 
     ``data_dir`` and ``run_dir`` are made absolute here: each notebook runs with its own folder as working
     directory, where a relative path would point somewhere else than the caller meant.
@@ -201,7 +212,7 @@ def run_series(preset: str, out_dir: Path, data_dir: Path, run_dir: Path, notebo
                   "RUN_DIR": str(run_dir), "SEED": seed}
         start = time.perf_counter()
         print(f"[{number}/{len(paths)}] {path.name} (preset {preset})", flush=True)
-        execute_notebook(path, out_dir, params, cell_timeout_s, env_preset=preset)
+        execute_notebook(path, out_dir, params, cell_timeout(preset, cell_timeout_s), env_preset=preset)
         seconds = time.perf_counter() - start
         print(f"  done in {seconds:.0f} s", flush=True)
         records.append({"notebook": path.name, "seconds": round(seconds, 1)})
@@ -237,11 +248,13 @@ def write_summary(run_dir: Path, preset: str, records: list[dict]) -> tuple[Path
     return json_path, md_path
 
 
-def refresh_outputs(preset: str, notebook_dir: Path, cell_timeout_s: int = 1800, only: Iterable[str] = ()) -> None:
+def refresh_outputs(preset: str, notebook_dir: Path, cell_timeout_s: int | None = None,
+                    only: Iterable[str] = ()) -> None:
     """Execute every committed notebook in place on a fresh kernel, in order, with its own default parameters
     and ``CTL_PRESET=preset``, so that ``notebooks/*.ipynb`` carry the outputs of a real run (``make
     refresh-outputs``, ``ctl refresh-outputs``). No parameters are injected, so each notebook stays paired with
     its jupytext script. ``only``: notebook stems (e.g. "05_dice_assd_comparison") to refresh instead of all.
+    ``cell_timeout_s``: see ``cell_timeout`` (None: the preset's default).
 
     Raises:
         MissingExtra, NotebooksNotFound: before any notebook runs. ValueError: ``only`` names no notebook.
@@ -259,7 +272,7 @@ def refresh_outputs(preset: str, notebook_dir: Path, cell_timeout_s: int = 1800,
     for path in [p for p in paths if not only or p.stem in only]:
         print(f"refreshing {path.name} at preset {preset} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=cell_timeout_s, kernel_name="python3", on_cell_start=cell_announcer(
+        NotebookClient(nb, timeout=cell_timeout(preset, cell_timeout_s), kernel_name="python3", on_cell_start=cell_announcer(
             len(nb.cells), sys.stdout), resources={"metadata": {"path": str(path.parent)}}).execute()
         nbformat.write(nb, path)
 
