@@ -176,8 +176,9 @@ def main() -> None:
     record = {**machine_record(torch.device("cpu")), "settings": "batch 1, 128 x 128, 1 channel, ngf/ndf 64, "
               "9 blocks, 256 patches on 5 layers, identity NCE, no anti-aliasing", "rounds": args.rounds,
               "per_round": args.per_round, "warmup": args.warmup, "load_average_at_start": load_at_start,
-              "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "note": args.note, "torchvision": "installed" if real_torchvision else "absent: an empty stand-in was "
-              "registered (CUT's data pipeline is not used)", "results": rows,
+              "load_average_at_end": [round(x, 2) for x in os.getloadavg()], "note": args.note,
+              "torchvision": "installed" if real_torchvision else
+              "absent: an empty stand-in was registered (CUT's data pipeline is not used)", "results": rows,
               "relative_loss_difference_from_float32": differences, "check_steps": args.check_steps}
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "cut_side_by_side_cpu.json"

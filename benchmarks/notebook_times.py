@@ -6,9 +6,10 @@ Usage: python benchmarks/notebook_times.py --preset cpu
 Notebook 00 reads these files for its runtime table. Run on an otherwise idle machine; the JSON records the
 machine's CPU count and torch's thread count beside the seconds, and the largest resident memory of any notebook
 kernel (on Linux: ``getrusage(RUSAGE_CHILDREN)``, the maximum over every finished child process). The data
-folder must not hold this preset's phantom yet (the time includes generating it); by default both folders are fresh temporary ones. Given the
-notebooks' own default folders (``data``, ``runs/notebooks``; emptied first), the timed run also leaves the
-trained models where ``make refresh-outputs`` finds them, so the committed outputs can show the times just measured.
+folder must not hold this preset's phantom yet (the time includes generating it); by default both folders are
+fresh temporary ones. Given the notebooks' own default folders (``data``, ``runs/notebooks``; remove this
+preset's phantom and runs from them first), the timed run also leaves the trained models where ``make
+refresh-outputs`` finds them, so the committed outputs can show the times just measured.
 """
 import argparse
 import json

@@ -265,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, required=True, help="training iterations (more than the preset's)")
     p.add_argument("--seed", type=int, default=0, help="training seed (the data are the preset's phantom, seed 0)")
     p.add_argument("--data", default="data", help="data folder (the phantom is generated here once)")
-    p.add_argument("--runs", default="runs", help="the run goes to RUNS/reference/<method>-<preset>-<iterations>-seed<s>")
+    p.add_argument("--runs", default="runs",
+                   help="the run goes to RUNS/reference/<method>-<preset>-<iterations>-seed<s>")
     p.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best present)")
     p.set_defaults(func=_reference)
     return parser

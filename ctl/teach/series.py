@@ -272,8 +272,9 @@ def refresh_outputs(preset: str, notebook_dir: Path, cell_timeout_s: int | None 
     for path in [p for p in paths if not only or p.stem in only]:
         print(f"refreshing {path.name} at preset {preset} ...", flush=True)
         nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=cell_timeout(preset, cell_timeout_s), kernel_name="python3", on_cell_start=cell_announcer(
-            len(nb.cells), sys.stdout), resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(nb, timeout=cell_timeout(preset, cell_timeout_s), kernel_name="python3",
+                       on_cell_start=cell_announcer(len(nb.cells), sys.stdout),
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
         nbformat.write(nb, path)
 
 
