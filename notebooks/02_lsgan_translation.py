@@ -245,9 +245,10 @@ print(inspect.getsource(translation_step).split('"""')[2])  # the body, without 
 # Each step is `translation_step` above. They go through the training loop every method of notebooks 04 and 05
 # uses (`ctl.training.load_or_train`): seeded, so both start from the same $G$ and $D$; the data order a function
 # of (seed, iteration), so both see the same batches; the same augmentation; checkpoints, so an interrupted run
-# resumes, and a finished one is loaded instead of trained again. Adam with lr $2 \cdot 10^{-4}$ (the paper),
-# constant for the first half of the iterations and then decayed linearly (the schedule of CUT and of every
-# method here), and betas $(0.5, 0.999)$ (CUT). The number of iterations is half the preset's segmenter
+# resumes, and a finished one is loaded instead of trained again. Adam with the preset's learning rate
+# ($2 \cdot 10^{-4}$ as in the paper at the `gpu` and `paper` presets; $5 \cdot 10^{-4}$ at `cpu`, whose run is
+# too short for the paper's step size), constant for the first half of the iterations and then decayed linearly
+# (the schedule of CUT and of every method here), and betas $(0.5, 0.999)$ (CUT). The number of iterations is half the preset's segmenter
 # iterations (at least 20).
 
 # %%
@@ -539,6 +540,7 @@ if references:
 # - The paired truth of the phantom turns "keeps the anatomy" into numbers. Read the tables above with the loss
 #   curves and pictures: a higher SSIM for LSGAN + PatchNCE than for LSGAN alone means the content term keeps
 #   local structure; NCC and the spleen/liver ratio show how much of MR's appearance has been learnt so far, and
-#   the comparison with "no translation" whether the translation has yet beaten doing nothing. At the `ci` preset (20 iterations) all of this is noise; the `cpu`
-#   preset and above give numbers worth reading, and longer training (`gpu`) gets closer to the truth.
+#   the comparison with "no translation" whether the translation has yet beaten doing nothing. At the `ci`
+#   preset (20 iterations) all of this is noise; the `cpu` preset and above give numbers worth reading, and
+#   longer training (section 9, `gpu`) gets closer to the truth.
 # - Notebook 03 derives PatchNCE; notebook 04 trains the segmenter on translated CT, jointly with $G$ (eq. 1).
