@@ -70,8 +70,8 @@ PRESETS: dict[str, Preset] = {
     # cpu (chosen by experiments on phantom seed 0; benchmarks/heldout.py re-measures it on unseen seeds): a narrow
     # generator (ngf 8) with 6 residual blocks, so that its receptive field (109 px) covers the whole 96 px slice:
     # in CT the spleen looks like the liver, and only its place in the body tells G to render it brighter (with 2
-    # blocks, 45 px, ours' spleen Dice was 57 against 84); an unnormalised D, which sees brightness (with instance norm G's
-    # translations stayed dark, see ctl.nets.discriminator); lr 5e-4 and 1500 iterations, because a GAN at 1000
+    # blocks, 45 px, ours' spleen Dice was 57 against 84); an unnormalised D, which sees brightness (with instance
+    # norm G's translations stayed dark, see ctl.nets.discriminator); lr 5e-4 and 1500 iterations, because a GAN at 1000
     # iterations and 2e-4 had not learnt MR's contrasts (2000 would have made the series longer still: at 1500 it
     # takes about 35 minutes on 2 cores); the U-Net keeps base 16 (base 8 under-fits even CT).
     "cpu": Preset(
