@@ -496,10 +496,11 @@ if (small_prepared / "paired_mr").is_dir():
 # ## 9. The same translators, trained far longer
 #
 # A GAN needs many more iterations than a few minutes on a CPU give it: in this run's figure the translations
-# are still learning MR's brightness. The package ships reference weights of both translators, trained by its own
-# code (the same losses, data and schedule, only longer) at this preset's sizes on the same phantom. They were not
-# trained in this run; everything below about them is computed here, on this run's test patients. This is what
-# the two runs above are heading towards, and the comparison the section above cannot make yet.
+# are still learning MR's brightness. The package ships reference weights of the LSGAN + PatchNCE translator
+# (`cut`), trained by its own code (the same losses, data and schedule, only longer) at this preset's sizes on the
+# same phantom; LSGAN alone has none yet (the cell says so and how to make them). They were not trained in this
+# run; everything below about them is computed here, on this run's test patients. This is what the PatchNCE run
+# above is heading towards.
 
 # %%
 from ctl.teach.references import reference_or_reason
