@@ -248,8 +248,8 @@ print(inspect.getsource(translation_step).split('"""')[2])  # the body, without 
 # resumes, and a finished one is loaded instead of trained again. Adam with the preset's learning rate
 # ($2 \cdot 10^{-4}$ as in the paper at the `gpu` and `paper` presets; $5 \cdot 10^{-4}$ at `cpu`, whose run is
 # too short for the paper's step size), constant for the first half of the iterations and then decayed linearly
-# (the schedule of CUT and of every method here), and betas $(0.5, 0.999)$ (CUT). The number of iterations is half the preset's segmenter
-# iterations (at least 20).
+# (the schedule of CUT and of every method here), and betas $(0.5, 0.999)$ (CUT). The number of iterations is
+# half the preset's segmenter iterations (at least 20).
 
 # %%
 from ctl.teach.lsgan import translation_preset
