@@ -108,7 +108,7 @@ def test_the_makefile_installs_cpu_torch_without_an_nvidia_gpu():
 
 def test_ci_keeps_torch_on_the_default_index_and_checks_the_wheel():
     run = (ROOT / ".ci" / "run").read_text()
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "\nmake test " in readme  # the README's test command, which CI runs as written
     assert "\nexport TORCH_INDEX=\n" in run and "\nmake test\n" in run and "\nmake wheel-check\n" in run
     check = (ROOT / ".ci" / "wheel_check").read_text()
