@@ -317,7 +317,7 @@ check_lsgan_landmarks(dis_at_half, gen_at_half, d_output=0.5)
 # %%
 from ctl.data import load_paired_mr, load_volume, subject_ids
 from ctl.evaluate import translate_volume
-from ctl.teach.plots import representative_slices, translation_grid
+from ctl.teach.plots import representative_slices, translation_rows
 
 has_paired_truth = (prepared / "paired_mr").is_dir()
 test_ids = subject_ids(prepared, "ct", "test")
@@ -330,11 +330,8 @@ for sid in test_ids:
 
 shown = test_ids[:2]
 rows = [(sid, z) for sid in shown for z in representative_slices(volumes[sid].label, 2)]
-columns = {"CT $x^s$": [volumes[s].image[z] for s, z in rows]}
-columns.update({name: [translated[name][s][z] for s, z in rows] for name in translators})
-if has_paired_truth:
-    columns["paired MR truth"] = [truths[s].image[z] for s, z in rows]
-fig = translation_grid(columns, [volumes[s].label[z] for s, z in rows], [f"{s}, slice {z}" for s, z in rows])
+truth_images = {sid: truths[sid].image for sid in test_ids} if has_paired_truth else None
+fig = translation_rows(rows, volumes, translated, truth_images)
 ctx.save_figure(fig, "translations")
 show_compact(fig)
 
@@ -514,11 +511,7 @@ for name, method in runs.items():
 if references:
     long_translated = {name: {sid: translate_volume(model.translate, volumes[sid].image, ctx.device)
                               for sid in test_ids} for name, model in references.items()}
-    columns = {"CT $x^s$": [volumes[s].image[z] for s, z in rows]}
-    columns.update({name: [long_translated[name][s][z] for s, z in rows] for name in references})
-    if has_paired_truth:
-        columns["paired MR truth"] = [truths[s].image[z] for s, z in rows]
-    fig = translation_grid(columns, [volumes[s].label[z] for s, z in rows], [f"{s}, slice {z}" for s, z in rows])
+    fig = translation_rows(rows, volumes, long_translated, truth_images)
     ctx.save_figure(fig, "translations-reference")
     show_compact(fig)
     if has_paired_truth:

@@ -512,17 +512,14 @@ fidelity = translation_fidelity(measured, prepared, oracle, data_source=ctx.data
 
 # %%
 from ctl.teach.evaluation_plots import fidelity_scatter
-from ctl.teach.plots import translation_grid
+from ctl.teach.plots import translation_rows
 
 ct_id = data.subject_ids(prepared, "ct", "test")[0]
 ct_volume = data.load_volume(prepared, "ct", ct_id)
 zs = representative_slices(ct_volume.label, 3)
-paired = fidelity[PAIRED_TRUTH].translated[ct_id] if PAIRED_TRUTH in fidelity else None
-columns = {"CT input": [ct_volume.image[z] for z in zs],
-           **{name: [fidelity[name].translated[ct_id][z] for z in zs] for name in measured}}
-if paired is not None:
-    columns["paired MR truth"] = [paired[z] for z in zs]
-fig = translation_grid(columns, [ct_volume.label[z] for z in zs], row_titles=[f"{ct_id}, slice {z}" for z in zs])
+paired = fidelity[PAIRED_TRUTH].translated if PAIRED_TRUTH in fidelity else None
+fig = translation_rows([(ct_id, z) for z in zs], {ct_id: ct_volume},
+                       {name: fidelity[name].translated for name in measured}, paired, ct_title="CT input")
 ctx.save_figure(fig, "figure2-translations")
 show_compact(fig)
 
@@ -534,7 +531,7 @@ show_compact(fig)
 from ctl.teach.widgets import translation_viewer
 
 widget, draw = translation_viewer(ct_volume, {name: fidelity[name].translated[ct_id] for name in measured},
-                                  paired)
+                                  paired[ct_id] if paired is not None else None)
 display(widget)
 
 # %%

@@ -1,6 +1,7 @@
 """ctl.teach.plots: organ overlays, outlines and the one legend in the organ colours, the crops and slice picks of
 the figures, the image grids, and the compact display of noisy figures, on tiny inputs."""
 import base64
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -13,7 +14,8 @@ from ctl.data import Volume  # noqa: E402
 import ctl.teach.plots as plots  # noqa: E402
 from ctl.organs import ORGAN_COLOURS  # noqa: E402
 from ctl.teach.plots import (body_box, busiest_slice, organ_legend, organ_medians, outline_organs,  # noqa: E402
-                             representative_slices, segmentation_grid, show_compact, show_slice, translation_grid)
+                             representative_slices, segmentation_grid, show_compact, show_slice, translation_grid,
+                             translation_rows)
 
 IN_LABEL_ORDER = [ORGAN_COLOURS[o] for o in ("liver", "right_kidney", "left_kidney", "spleen")]
 
@@ -88,6 +90,24 @@ def test_the_figure_grids_have_one_panel_per_image_outlines_and_a_legend():
     assert max(fig.get_size_inches() * fig.dpi) >= 480  # readable: at least 480 px on the long side
     fig = segmentation_grid([image], [label], {"ours": [label], "sifa": [label]})
     assert len(fig.axes) == 4 and len(fig.legends) == 1
+    plt.close("all")
+
+
+def test_translation_rows_puts_each_subjects_slice_in_its_row_and_each_image_kind_in_its_column():
+    image, label = labelled_slice()
+    ct = SimpleNamespace(image=np.stack([image, image * 0.5]), label=np.stack([label, label]))
+    other = SimpleNamespace(image=np.stack([image * 0.25, image * 0.75]), label=np.stack([label, 0 * label]))
+    translated = {"ours": {"a": ct.image + 1, "b": other.image + 1}}
+    fig = translation_rows([("a", 1), ("b", 0)], {"a": ct, "b": other}, translated, {"a": ct.image + 2,
+                                                                                       "b": other.image + 2})
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["CT $x^s$", "ours", "paired MR truth"]
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["a, slice 1", "b, slice 0"]
+    shown = [ax.images[0].get_array() for ax in fig.axes]
+    expected = [ct.image[1], ct.image[1] + 1, ct.image[1] + 2, other.image[0], other.image[0] + 1, other.image[0] + 2]
+    assert all(np.array_equal(a, b) for a, b in zip(shown, expected))
+    assert all(len(ax.collections) == 4 for ax in fig.axes)  # row b's outlines come from b's label, slice 0
+    fig = translation_rows([("a", 0)], {"a": ct}, translated, ct_title="CT input")
+    assert [ax.get_title() for ax in fig.axes] == ["CT input", "ours"]  # no truth column without truths
     plt.close("all")
 
 

@@ -162,6 +162,16 @@ def _arrow(ax, start, end, text="", color="0.2", dashed=False, offset=0.18, bend
                 color=color)
 
 
+def _chain(ax, y, boxes, width=1.9):
+    """A row of boxes at height ``y``, each (x, text, colour[, width]), joined left to right by arrows that run
+    from one box's right edge to the next one's left edge."""
+    boxes = [(b[0], b[1], b[2], b[3] if len(b) > 3 else width) for b in boxes]
+    for x, text, color, w in boxes:
+        _box(ax, (x, y), text, color, width=w)
+    for (x0, _, _, w0), (x1, _, _, w1) in zip(boxes, boxes[1:]):
+        _arrow(ax, (x0 + w0 / 2, y), (x1 - w1 / 2, y))
+
+
 def draw_pipeline() -> plt.Figure:
     """The paper's Fig. 1 as a diagram (notebook 00): the training paths of eq. 1 (the source PatchNCE of eq. 5 and
     the target PatchNCE of eq. 8, the adversarial pair of eq. 2-3, the segmentation loss of eq. 12-14) and, below
@@ -173,15 +183,9 @@ def draw_pipeline() -> plt.Figure:
     # fills from the light end of a colour-blind-safe palette: CT blue, MR purple, networks sand, losses green-grey
     ct, mr, net, loss = "#cfe0f3", "#e8d5ea", "#f5ecc8", "#d9e6d9"
     # row 1: the source path
-    _box(ax, (1.1, 6.6), "CT slice $x^s$\n(labels $y^s$)", ct)
-    _box(ax, (3.7, 6.6), "generator $G$\n(enc. + dec.)", net)
-    _box(ax, (6.4, 6.6), "translated CT\n$x^{s\\to t}=G(x^s)$", mr)
-    _box(ax, (9.2, 6.6), "U-Net $U$", net)
-    _box(ax, (12.3, 6.6), "$L_{seg}$ against $y^s$\n(eq. 12-14)", loss, width=2.4)
-    _arrow(ax, (2.05, 6.6), (2.75, 6.6))
-    _arrow(ax, (4.65, 6.6), (5.45, 6.6))
-    _arrow(ax, (7.35, 6.6), (8.25, 6.6))
-    _arrow(ax, (10.15, 6.6), (11.1, 6.6))
+    _chain(ax, 6.6, [(1.1, "CT slice $x^s$\n(labels $y^s$)", ct), (3.7, "generator $G$\n(enc. + dec.)", net),
+                     (6.4, "translated CT\n$x^{s\\to t}=G(x^s)$", mr), (9.2, "U-Net $U$", net),
+                     (12.3, "$L_{seg}$ against $y^s$\n(eq. 12-14)", loss, 2.4)])
     # row 2: the source PatchNCE and the discriminator
     _box(ax, (3.7, 4.9), "$F \\circ G_{enc}$ on $x^s$\nand $x^{s\\to t}$", net)
     _box(ax, (1.1, 4.9), "$L^S_{PatchNCE}$\n(eq. 5)", loss)
@@ -193,15 +197,10 @@ def draw_pipeline() -> plt.Figure:
     _arrow(ax, (6.9, 6.15), (8.7, 5.35), "fake")
     _arrow(ax, (10.15, 4.9), (11.1, 4.9))
     # row 3: the target path of eq. 8: G applied to real MR, which should change nothing
-    _box(ax, (1.1, 3.1), "MR slice $x^t$\n(no labels)", mr)
-    _box(ax, (3.7, 3.1), "the same $G$", net)
-    _box(ax, (6.4, 3.1), "$G(x^t)$: eq. 8's\n$x^{t\\to s}$ (CUT)", mr)
-    _box(ax, (9.2, 3.1), "$F \\circ G_{enc}$ on $x^t$\nand $G(x^t)$", net)
-    _box(ax, (12.3, 3.1), "$L^T_{PatchNCE}$\n(eq. 8)", loss, width=2.4)
-    _arrow(ax, (2.05, 3.1), (2.75, 3.1))
-    _arrow(ax, (4.65, 3.1), (5.45, 3.1))
-    _arrow(ax, (7.35, 3.1), (8.25, 3.1))
-    _arrow(ax, (10.15, 3.1), (11.1, 3.1))
+    _chain(ax, 3.1, [(1.1, "MR slice $x^t$\n(no labels)", mr), (3.7, "the same $G$", net),
+                     (6.4, "$G(x^t)$: eq. 8's\n$x^{t\\to s}$ (CUT)", mr),
+                     (9.2, "$F \\circ G_{enc}$ on $x^t$\nand $G(x^t)$", net),
+                     (12.3, "$L^T_{PatchNCE}$\n(eq. 8)", loss, 2.4)])
     _arrow(ax, (1.1, 2.65), (9.2, 2.65), bend=0.12)
     ax.text(5.1, 2.05, "same patch locations", ha="center", fontsize=8.5, color="0.2")
     _arrow(ax, (1.5, 3.55), (8.6, 4.45))

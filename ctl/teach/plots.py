@@ -182,6 +182,19 @@ def translation_grid(columns: Mapping[str, Sequence[np.ndarray]], labels: Sequen
     return fig
 
 
+def translation_rows(slices: Sequence[tuple[str, int]], cts: Mapping[str, object],
+                     translated: Mapping[str, Mapping[str, np.ndarray]],
+                     truths: Mapping[str, np.ndarray] | None = None, ct_title: str = "CT $x^s$"):
+    """``translation_grid`` of CT test slices given as (subject, z): the CT (``cts[subject]``, a volume with
+    ``.image`` and ``.label``), each translator's volume ``translated[name][subject]`` and, when given, the paired
+    MR truth ``truths[subject]``; rows titled "<subject>, slice <z>". Notebooks 02 and 05."""
+    columns = {ct_title: [cts[s].image[z] for s, z in slices]}
+    columns.update({name: [volumes[s][z] for s, z in slices] for name, volumes in translated.items()})
+    if truths is not None:
+        columns["paired MR truth"] = [truths[s][z] for s, z in slices]
+    return translation_grid(columns, [cts[s].label[z] for s, z in slices], [f"{s}, slice {z}" for s, z in slices])
+
+
 def segmentation_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray],
                       predictions: Mapping[str, Sequence[np.ndarray]], row_titles: Sequence[str] | None = None):
     """Figure 3 analogue (notebook 05): each row one MR test slice; columns: the MR, the truth, every method's
