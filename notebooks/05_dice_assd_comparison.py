@@ -597,12 +597,17 @@ for key, c in correlations.items():
 # ## 9. Discussion, computed from this run
 #
 # The sentences below are generated from the numbers of this run (`ctl.teach.discussion`), so they stay true when
-# the preset, the seed or the data change. Read them with the tables above.
+# the preset, the seed or the data change. Read them with the tables above. One number comes from outside this
+# run, and the sentence says so: how far each method's mean Dice moves between training seeds, measured by
+# `benchmarks/heldout.py` on a phantom no notebook uses and shipped with the package (a run here has one seed:
+# three would triple notebook 04's training). Where no such measurement exists for the preset, the sentence is
+# left out.
 
 # %%
 from ctl.teach.discussion import discussion
+from ctl.teach.measurements import seed_spread
 
-display(Markdown("\n".join(f"- {line}" for line in discussion(results))))
+display(Markdown("\n".join(f"- {line}" for line in discussion(results, seed_spread(ctx.preset.name)))))
 
 # %% [markdown]
 # Questions to answer from the tables and figures (exercise 3 above is the first one, worked):

@@ -3,6 +3,7 @@ package data (no module looks for files beside the checkout), the Makefile's cho
 itself is built here from the checkout; .ci/wheel_check installs one in a fresh environment and runs it."""
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 import ctl
 from ctl.__main__ import main
-from ctl.teach.measurements import measured_dir, read_records
+from ctl.teach.measurements import measured_dir, read_records, seed_spread
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -54,7 +55,20 @@ def test_read_records_names_a_broken_file(tmp_path, monkeypatch):
         read_records("notebook_times")
 
 
-@pytest.mark.parametrize("script", ["notebook_times.py", "training_step.py"])
+def test_seed_spread_reads_the_summary_of_the_presets_heldout_record(tmp_path, monkeypatch):
+    summary = {"ours": {"dice_mean": {"mean": 88.6, "std": 0.4, "n": 3}, "ssim_body": {"mean": 0.5, "std": 0, "n": 3}},
+               "oracle": {"dice_mean": {"mean": 96.0, "std": 0.2, "n": 3}}}
+    (tmp_path / "heldout_cpu.json").write_text(json.dumps({"preset": "cpu", "phantom_seeds": [101], "seeds": [0, 1, 2],
+                                                           "date": "2026-11-30", "runs": {}, "summary": summary}))
+    (tmp_path / "heldout_gpu.json").write_text(json.dumps({"preset": "gpu", "runs": {}}))  # stopped: no summary
+    monkeypatch.setattr("ctl.teach.measurements.measured_dir", lambda: tmp_path)
+    spread = seed_spread("cpu")
+    assert spread["methods"] == {"ours": {"mean": 88.6, "std": 0.4, "n": 3}, "oracle": {"mean": 96.0, "std": 0.2, "n": 3}}
+    assert spread["phantom_seeds"] == [101] and spread["seeds"] == [0, 1, 2]
+    assert seed_spread("gpu") is None and seed_spread("paper") is None
+
+
+@pytest.mark.parametrize("script", ["notebook_times.py", "training_step.py", "heldout.py"])
 def test_the_benchmarks_read_by_notebooks_write_into_the_package_data(script):
     spec = importlib.util.spec_from_file_location(script[:-3], ROOT / "benchmarks" / script)
     module = importlib.util.module_from_spec(spec)
@@ -63,7 +77,8 @@ def test_the_benchmarks_read_by_notebooks_write_into_the_package_data(script):
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    assert module.RESULTS.resolve() == Path(str(measured_dir())).resolve()
+    written = module.MEASURED if script == "heldout.py" else module.RESULTS  # heldout.py: the preset's own record
+    assert written.resolve() == Path(str(measured_dir())).resolve()
 
 
 @pytest.mark.slow

@@ -47,6 +47,22 @@ def test_discussion_is_computed_from_the_numbers():
     assert "rank all 3 method pairs alike." in text and "disagree" not in text  # no clause about disagreements
 
 
+def test_the_top_two_are_judged_against_the_seed_spread_measured_elsewhere():
+    results = {m: result(m, d) for m, d in (("cyclegan", 55), ("ours", 60), ("oracle", 80), ("source_only", 40))}
+    spread = {"phantom_seeds": [101], "seeds": [0, 1, 2], "date": "2026-11-30",
+              "methods": {"ours": {"mean": 88.6, "std": 0.4, "n": 3}, "cyclegan": {"mean": 84.0, "std": 2.0, "n": 3}}}
+    text = "\n".join(discussion(results, spread))
+    # gap 5.0 points against 2 x max(0.4, 2.0) = 4.0
+    assert "`ours` moves by a standard deviation of 0.4 points, that of `cyclegan` by 2.0" in text
+    assert "The gap here, 5.0 points, is more than twice the larger" in text and "phantom seed(s) 101" in text
+    wide = {**spread, "methods": {**spread["methods"], "cyclegan": {"mean": 84.0, "std": 2.6, "n": 3}}}
+    assert "is not more than twice the larger of the two: another training seed could swap them" in \
+        "\n".join(discussion(results, wide))  # 5.0 <= 5.2
+    unmeasured = {**spread, "methods": {"ours": spread["methods"]["ours"]}}
+    assert "Training seeds alone" not in "\n".join(discussion(results, unmeasured))  # cyclegan has no spread
+    assert "Training seeds alone" not in "\n".join(discussion(results))
+
+
 def test_the_discussion_names_missed_organs():
     records = [{"method": "sifa", "subject": s, "organ": o, "assd_unit": "mm", "dice": 0.0 if miss else 0.8,
                 "assd": None if miss else 2.0, "status": "empty_prediction" if miss else "ok", "volume_diagonal": 40.0}

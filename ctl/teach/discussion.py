@@ -69,9 +69,10 @@ def gap_closed(results: Mapping[str, MethodResult]) -> dict[str, float] | None:
     return {m: 100.0 * (r.dice_mean - low) / (high - low) for m, r in results.items() if m not in BOUNDS}
 
 
-def discussion(results: Mapping[str, MethodResult]) -> list[str]:
+def discussion(results: Mapping[str, MethodResult], seed_spread: Mapping | None = None) -> list[str]:
     """Markdown bullet sentences about this run's Table 1 (pass the mm results); every number is computed.
-    Notebook 05's closing section."""
+    ``seed_spread``: ``ctl.teach.measurements.seed_spread(preset)``, the standard deviation over training seeds
+    measured elsewhere, to judge the gap between the top two methods by. Notebook 05's closing section."""
     dice = {m: r.dice_mean for m, r in results.items()}
     assd = {m: r.assd_mean for m, r in results.items()}
     compared = {m: v for m, v in dice.items() if m in PAPER_DICE}
@@ -144,4 +145,15 @@ def discussion(results: Mapping[str, MethodResult]) -> list[str]:
                      f"volumes the Dice of `{a}` has a standard deviation of up to {spread:.1f} points (its largest "
                      f"over the four organs), from {volumes} volume(s). Is the difference larger than what another "
                      f"seed or other test subjects could change?")
+        known = (seed_spread or {}).get("methods", {})
+        if a in known and b in known:
+            noise = max(known[a]["std"], known[b]["std"])
+            verdict = ("more than twice the larger of the two: another training seed is unlikely to swap them"
+                       if dice[a] - dice[b] > 2 * noise else
+                       "not more than twice the larger of the two: another training seed could swap them")
+            lines.append(f"Training seeds alone, measured outside this run (`benchmarks/heldout.py`, phantom seed(s) "
+                         f"{', '.join(map(str, seed_spread['phantom_seeds']))}, {known[a]['n']} and {known[b]['n']} "
+                         f"training seeds): the mean Dice of `{a}` moves by a standard deviation of "
+                         f"{known[a]['std']:.1f} points, that of `{b}` by {known[b]['std']:.1f}. The gap here, "
+                         f"{dice[a] - dice[b]:.1f} points, is {verdict}.")
     return lines
