@@ -5,6 +5,7 @@ Usage:
     python benchmarks/heldout.py --preset cpu --phantom-seeds 101 --seeds 0 1 2            # everything
     python benchmarks/heldout.py --preset cpu --phantom-seeds 101 --seeds 0 --methods ours oracle source_only
     python benchmarks/heldout.py --preset cpu --seeds 0 --methods ours --iterations 10000   # the reference recipe
+    python benchmarks/heldout.py --preset cpu --seeds 0 1 2 --references   # everything, and the shipped weights
 
 For each phantom seed the preset's phantom is generated and prepared under DATA (default build/heldout/data);
 each (method, training seed) is trained with ``ctl.training.load_or_train`` into RUNS/<phantom seed>/ (so an
@@ -37,6 +38,7 @@ from ctl.evaluate.translation_fidelity import translation_fidelity
 from ctl.methods import METHODS
 from ctl.presets import get_preset
 from ctl.training import load_or_train, read_summary
+from ctl.training.reference import REFERENCE_DIR, load_reference
 
 RESULTS = Path(__file__).resolve().parent / "results"  # runs at other iterations than the preset's
 # the preset's own measurement is package data: notebook 05's discussion reads its spread over training seeds
@@ -67,6 +69,22 @@ def run_one(preset, prepared: Path, runs: Path, method: str, seed: int, oracle, 
     return row
 
 
+def score_references(preset, prepared: Path, oracle) -> dict:
+    """The shipped reference weights of the preset (``ctl/reference/<method>-<preset>.pt``, trained on the
+    notebooks' phantom) scored on this phantom seed's test volumes: Dice/ASSD of their segmenter where they have
+    one, content Dice (this phantom's oracle) and SSIM of their G."""
+    rows = {}
+    for path in sorted(REFERENCE_DIR.glob(f"*-{preset.name}.pt")):
+        reference = load_reference(path.stem.removesuffix(f"-{preset.name}"), preset.name, path=path)
+        method, row = reference.method, {"iterations": reference.record["iterations"]}
+        if method.in_table1:  # a segmenting method (the translation-only ones have no segmenter)
+            row.update(scores(method, prepared, seed=0))
+        report = translation_fidelity({method.name: method.translate}, prepared, oracle.segmenter,
+                                      data_source="phantom", references=False)[method.name].summary()
+        rows[method.name] = {**row, "ssim_body": report["ssim_body"], "content_dice": report["content_dice"]}
+    return rows
+
+
 def spread(values: list[float]) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
 
@@ -80,6 +98,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="train the listed methods this long instead of the preset's iterations (run folders "
                              "<method>-seed<k>-it<N>; the oracle that scores the content Dice stays the preset's)")
+    parser.add_argument("--references", action="store_true",
+                        help="also score the shipped reference weights of the preset on each phantom seed")
     parser.add_argument("--data", default="build/heldout/data")
     parser.add_argument("--runs", default="build/heldout/runs")
     parser.add_argument("--out", default=None, help="JSON file (default benchmarks/results/heldout_<preset>.json)")
@@ -108,6 +128,14 @@ def main() -> None:
                                                       f"{row['ssim_body']:.3f}" if "ssim_body" in row else "")
                       + f" ({time.perf_counter() - tic:.0f} s)", flush=True)
                 out.write_text(json.dumps(record, indent=1))  # after every run: a stopped measurement keeps them
+        if args.references:
+            oracle = load_or_train("oracle", prepared, preset, runs / f"oracle-seed{args.seeds[0]}",
+                                   seed=args.seeds[0], device="cpu")
+            record.setdefault("references", {})[str(phantom_seed)] = score_references(preset, prepared, oracle)
+            for method, row in record["references"][str(phantom_seed)].items():
+                print(f"phantom {phantom_seed} reference {method} ({row['iterations']} it.): "
+                      + (f"Dice {row['dice_mean']:.1f} ASSD {row['assd_mean']:.2f} mm, " if "dice_mean" in row else "")
+                      + f"content Dice {row['content_dice']:.1f}, SSIM {row['ssim_body']:.3f}", flush=True)
     summary = {}
     for method in methods:
         for key in ("dice_mean", "assd_mean", "content_dice", "ssim_body"):
