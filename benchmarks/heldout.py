@@ -125,7 +125,9 @@ def main() -> None:
                         help="also score the shipped reference weights of the preset on each phantom seed")
     parser.add_argument("--data", default="build/heldout/data")
     parser.add_argument("--runs", default="build/heldout/runs")
-    parser.add_argument("--out", default=None, help="JSON file (default benchmarks/results/heldout_<preset>.json)")
+    parser.add_argument("--out", default=None,
+                        help="JSON file (default ctl/teach/measured/heldout_<preset>.json; with --iterations N "
+                             "benchmarks/results/heldout_<preset>_<N>.json)")
     args = parser.parse_args()
     preset = get_preset(args.preset, env={})
     run_preset = preset.replace(iterations=args.iterations) if args.iterations else preset  # what the methods get
