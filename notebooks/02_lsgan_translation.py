@@ -493,11 +493,12 @@ if (small_prepared / "paired_mr").is_dir():
 # ## 9. The same translators, trained far longer
 #
 # A GAN needs many more iterations than a few minutes on a CPU give it: in this run's figure the translations
-# are still learning MR's brightness. The package ships reference weights of the LSGAN + PatchNCE translator
-# (`cut`), trained by its own code (the same losses, data and schedule, only longer) at this preset's sizes on the
-# same phantom; LSGAN alone has none yet (the cell says so and how to make them). They were not trained in this
-# run; everything below about them is computed here, on this run's test patients. This is what the PatchNCE run
-# above is heading towards.
+# are still learning MR's brightness. The package ships reference weights of both translators, LSGAN alone
+# (`lsgan`) and LSGAN + PatchNCE (`cut`), trained by its own code (the same losses, data and schedule, only
+# longer) at this preset's sizes on the same phantom; where a preset has none, the cell says so and how to make
+# them. They were not trained in this run; everything below about them is computed here, on this run's test
+# patients. This is where the two runs above are heading, and it repeats section 8's comparison without the excuse
+# of short training: once both have learnt MR's look, which one still keeps the CT's anatomy?
 
 # %%
 from ctl.teach.references import reference_or_reason
