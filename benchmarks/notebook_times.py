@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ctl.teach.series import run_series
+from ctl.series import run_series
 
 # package data of the checkout this script sits in: an installed ctl reads it from there (ctl.teach.measurements)
 RESULTS = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"

@@ -19,14 +19,14 @@ from ctl.data.write import generate_phantom
 from ctl.evaluate import EvalConfig, evaluate_folder
 from ctl.methods import METHODS
 from ctl.presets import PRESETS, get_preset
-from ctl.teach.series import (MissingExtra, NotebookFailed, NotebooksNotFound, demo, locate_notebooks,
+from ctl.series import (MissingExtra, NotebookFailed, NotebooksNotFound, demo, locate_notebooks,
                               refresh_outputs, run_series)
 from ctl.training import AlreadyTrained, TrainingDiverged, checkpoints, read_summary, train
 from ctl.training.loop import resolve_device
 from ctl.training.reference import train_reference
 
-# The entry point above both layers: `demo` and `run-notebooks` run the notebook series (ctl.teach.series), the
-# other commands call the library (ctl.data, ctl.training, ctl.evaluate).
+# `demo`, `run-notebooks` and `refresh-outputs` run the notebook series (ctl.series), the other commands call the
+# library (ctl.data, ctl.training, ctl.evaluate). Like every library module, this one never imports ctl.teach.
 
 # Failures a user causes and can fix (a bad argument; a missing, damaged or foreign file; a full disk; no
 # permission; a run folder in use; a GPU out of memory). main() turns each into one paragraph on stderr and exit

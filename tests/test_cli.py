@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import ctl.__main__ as cli
-import ctl.teach.series as series
+import ctl.series as series
 from conftest import Toy, history_rows, hold_run_lock
 from ctl import __version__
 from ctl.__main__ import build_parser, main

@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 import ctl.teach.overview as overview  # noqa: E402
 from ctl.teach.overview import (SERIES, TIMES_END, TIMES_START, draw_pipeline, instructor_times,  # noqa: E402
                                 measured_times, series_table, time_and_hardware, write_instructor_times)
-from ctl.teach.series import notebook_paths  # noqa: E402
+from ctl.series import notebook_paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

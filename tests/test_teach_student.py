@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ctl.teach.series import notebook_paths
+from ctl.series import notebook_paths
 from ctl.teach.student import MANIFEST, exercise_count, main, student_notebook, write_student_notebooks
 
 md, cc = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ctl import __version__
+from ctl import RELEASE, REPOSITORY, __version__
 from ctl.device import Amp
 from ctl.evaluate import table_methods
 from ctl.methods import method_class
@@ -30,10 +30,8 @@ from ctl.presets import PRESETS, Preset
 from ctl.teach.context import RUN_DIR_ENV_VAR
 from ctl.teach.measurements import read_records
 
-# The one place of the repository's address (a placeholder organisation until it is published) and of the
-# release the notebooks install: bump RELEASE with ctl.__version__ and tag that commit when releasing.
-REPOSITORY = "https://github.com/ctl-teaching/ctl"
-RELEASE = f"v{__version__}"
+# The release the notebooks install: the repository's address (a placeholder organisation until it is published)
+# and the release tag live beside ctl.__version__ in ctl/__init__.py.
 INSTALL = f"ctl @ git+{REPOSITORY}@{RELEASE}"
 DRIVE_MOUNT = "/content/drive"
 DRIVE_RUN_DIR = f"{DRIVE_MOUNT}/MyDrive/ctl/runs/notebooks"

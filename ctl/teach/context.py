@@ -1,7 +1,7 @@
 """What every notebook does in its second cell: resolve the preset, pick the device, seed, make folders.
 
 Used by every notebook in ``notebooks/`` (the cell right after ``parameters``). Results and figures a notebook
-records here are what ``make demo`` collects into the run's summary (``ctl.teach.series``).
+records here are what ``make demo`` collects into the run's summary (``ctl.series``).
 
 The environment variable ``CTL_RUN_DIR`` overrides the notebook's ``RUN_DIR``, as ``CTL_PRESET`` overrides its
 ``PRESET``: the Colab setup cell sets it to a folder on Google Drive when asked (``ctl.teach.colab``), so that a

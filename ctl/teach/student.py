@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from ctl.teach.series import notebook_paths
+from ctl.series import notebook_paths
 
 SOLUTION_TAG = "solution"
 EXERCISE_HEADING = "### Exercise"

@@ -268,7 +268,7 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
     return method.eval()
 
 
-# "lines": progress as plain text lines (set by ctl.teach.series, which streams a notebook kernel's output to a log)
+# "lines": progress as plain text lines (set by ctl.series, which streams a notebook kernel's output to a log)
 PROGRESS_ENV_VAR = "CTL_PROGRESS"
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, TextIO
 
-from ctl.teach.colab import RELEASE, REPOSITORY
+from ctl import RELEASE, REPOSITORY
 from ctl.training.loop import PROGRESS_ENV_VAR
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"

@@ -1,4 +1,4 @@
-"""ctl.teach.series: the papermill runner names the failing notebook and cell; the series is located explicitly
+"""ctl.series: the papermill runner names the failing notebook and cell; the series is located explicitly
 (never beside the installed package) and a missing one or a missing [notebooks] extra is explained; progress is
 streamed (each cell as it starts, the kernel's output, the training loop's progress as plain lines); the run
 summary collects recorded results."""
@@ -9,10 +9,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import ctl.teach.series as series
-from ctl.teach.colab import RELEASE, REPOSITORY
+import ctl.series as series
+from ctl import RELEASE, REPOSITORY
 from ctl.teach.context import setup_notebook
-from ctl.teach.series import (Echo, MissingExtra, NotebookFailed, NotebooksNotFound, cell_announcer, cell_timeout,
+from ctl.series import (Echo, MissingExtra, NotebookFailed, NotebooksNotFound, cell_announcer, cell_timeout,
                               execute_notebook, locate_notebooks, notebook_paths, require_notebook_tools, write_summary)
 
 ROOT = Path(__file__).resolve().parent.parent
