@@ -19,8 +19,8 @@ from ctl.data.write import generate_phantom
 from ctl.evaluate import EvalConfig, evaluate_folder
 from ctl.methods import METHODS
 from ctl.presets import PRESETS, get_preset
-from ctl.series import (MissingExtra, NotebookFailed, NotebooksNotFound, demo, locate_notebooks,
-                              refresh_outputs, run_series)
+from ctl.series import (MissingExtra, NotebookFailed, NotebooksNotFound, demo, locate_notebooks, refresh_outputs,
+                        run_series)
 from ctl.training import AlreadyTrained, TrainingDiverged, checkpoints, read_summary, train
 from ctl.training.loop import resolve_device
 from ctl.training.reference import train_reference
