@@ -20,6 +20,7 @@ BENCHMARKS = {
     "phantom_generation": [],
     "translation_step": ["--reference", "--schedule", "both", "--precisions", "float32", "auto", "--channels-last"],
     "training_step": [],
+    "parallel_training": [],
     "notebook_times": ["--preset", "ci"],
 }
 

@@ -278,27 +278,45 @@ plt.show()
 # checks this), as long as the number of CPU threads is the same (a different thread count sums in another
 # order and drifts in the last bits).
 #
+# **Side by side on a CPU.** A training step of networks this small gains little from a second thread (on a
+# 2-core CPU, two threads make a step 1.4-1.7 times faster than one, not 2), so on a CPU `load_or_train_many`
+# (`ctl.training.parallel`) trains the methods in processes of their own, as many at a time as there are cores
+# and memory for, each with its share of the cores; on a 2-core CPU, two at a time on one thread each, which
+# finishes sooner than one after the other on both threads (`benchmarks/parallel_training.py` measures the
+# gain). On a GPU, and where memory is short (Binder), they train one after the other in this kernel, as
+# `load_or_train` does. Each method's run is the one it would be alone at the same thread count.
+#
 # The training times below are wall-clock seconds of the run that made each model (kept in its `summary.json`,
-# so they are shown also when a model is loaded); they grow a lot when other programs share the CPU.
+# so they are shown also when a model is loaded), with the threads it had: a method that shared the CPU with
+# another took longer than alone, while the cell as a whole took less. They grow a lot when other programs
+# share the CPU.
 
 # %%
-from ctl.training import load_history, load_or_train, read_summary, run_folder
+import time
+
+from ctl.training import load_history, read_summary, run_folder
+from ctl.training.parallel import load_or_train_many
 
 NAMES = ("source_only", "oracle", "ours")
-methods, histories, seconds = {}, {}, {}
+start = time.perf_counter()
+folders = {name: run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
+           for name in ("ours", "source_only", "oracle")}  # the longest first, so that parallel workers end together
+methods = load_or_train_many(folders, prepared, ctx.preset, seed=ctx.seed, device=ctx.device,
+                             on_config_change="retrain")
+histories, seconds, devices = {}, {}, {}
 for name in NAMES:
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
-    methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
-                                  on_config_change="retrain")
-    histories[name] = load_history(folder)
-    seconds[name] = read_summary(folder)["seconds"]  # the training time, also when the run was loaded
+    histories[name] = load_history(folders[name])
+    summary = read_summary(folders[name])  # the training time, also when the run was loaded
+    seconds[name], devices[name] = summary["seconds"], summary["device"]
     ctx.record(f"train_seconds_{name}", round(seconds[name], 1), "s")
 
-rows = ["| method | iterations | batch | training time (s) | s / iteration |", "|---|---|---|---|---|"]
+rows = ["| method | iterations | batch | trained on | training time (s) | s / iteration |", "|---|---|---|---|---|---|"]
 for name in NAMES:
     n = len(histories[name]["iteration"])
-    rows.append(f"| `{name}` | {n} | {ctx.preset.batch_size} | {seconds[name]:.0f} | {seconds[name] / n:.3f} |")
+    rows.append(f"| `{name}` | {n} | {ctx.preset.batch_size} | {devices[name]} | {seconds[name]:.0f} | "
+                f"{seconds[name] / n:.3f} |")
 display(Markdown("\n".join(rows)))
+print(f"this cell: {time.perf_counter() - start:.0f} s of wall-clock time (training, or loading runs made earlier)")
 
 # %% [markdown]
 # ## 6. Loss curves
@@ -557,11 +575,15 @@ else:
 
 # %%
 BASELINES = ("cyclegan", "synseg", "adaptseg", "sifa")
+start = time.perf_counter()
+folders = {name: run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
+           for name in ("sifa", "cyclegan", "synseg", "adaptseg")}  # the longest first (section 11's step times)
+methods.update(load_or_train_many(folders, prepared, ctx.preset, seed=ctx.seed, device=ctx.device,
+                                  on_config_change="retrain"))
+print(f"trained or loaded in {time.perf_counter() - start:.0f} s of wall-clock time")
 for name in BASELINES:
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
-    methods[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
-                                  on_config_change="retrain")
-    seconds[name] = read_summary(folder)["seconds"]
+    summary = read_summary(folders[name])
+    seconds[name], devices[name] = summary["seconds"], summary["device"]
     ctx.record(f"train_seconds_{name}", round(seconds[name], 1), "s")
     predictions[name] = {sid: predict_volume(methods[name].segmenter, v.image, ctx.device)
                          for sid, v in volumes.items()}
@@ -570,12 +592,12 @@ for name in BASELINES:
         scores[name, organ, "3D"] = [dice(predictions[name][s] == k, volumes[s].label == k) for s in mr_ids]
 
 ALL = NAMES + BASELINES
-rows = ["| method | training time (s) | " + " | ".join(ORGAN_TITLES[o] for o in ORGAN_ORDER) + " | Mean 3D Dice (%) |",
-        "|---|---|" + "---|" * (len(ORGAN_ORDER) + 1)]
+rows = ["| method | trained on | training time (s) | " + " | ".join(ORGAN_TITLES[o] for o in ORGAN_ORDER)
+        + " | Mean 3D Dice (%) |", "|---|---|---|" + "---|" * (len(ORGAN_ORDER) + 1)]
 for name in sorted(ALL, key=lambda n: (n == "oracle", n != "source_only")):
     means = [100 * np.nanmean(scores[name, organ, "3D"]) for organ in ORGAN_ORDER]
     label = "`oracle` (upper bound, uses MR labels)" if name == "oracle" else f"`{name}`"
-    rows.append(f"| {label} | {seconds[name]:.0f} | " + " | ".join(f"{m:.1f}" for m in means)
+    rows.append(f"| {label} | {devices[name]} | {seconds[name]:.0f} | " + " | ".join(f"{m:.1f}" for m in means)
                 + f" | {np.mean(means):.1f} |")
     if name in BASELINES:
         ctx.record(f"dice_3d_mean_{name}", round(float(np.mean(means)), 2), "%")

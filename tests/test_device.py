@@ -17,7 +17,14 @@ def test_a_requested_device_is_used_and_a_missing_one_is_refused(monkeypatch):
         pick_device("cuda")
     with pytest.raises(ValueError, match="'mps' was requested but Apple MPS is not available"):
         pick_device("mps")
-    assert describe_device(torch.device("cpu")) == f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert describe_device(torch.device("cpu")) == "cpu (2 threads)"
+        torch.set_num_threads(1)
+        assert describe_device(torch.device("cpu")) == "cpu (1 thread)"
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_mixed_precision_on_a_cpu_only_with_native_bfloat16_never_on_mps_and_plain_autograd(monkeypatch):

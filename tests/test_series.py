@@ -39,8 +39,8 @@ def test_a_raising_cell_fails_with_notebook_and_cell_named(tmp_path):
 
 
 def test_cells_output_and_training_progress_are_streamed_as_they_run(tmp_path):
-    progress = ("from ctl.training.loop import _progress\n"
-                "for i in _progress(range(40), 40, 0, 'ours', True):\n    pass")
+    progress = ("from ctl.training.loop import progress_bar\n"
+                "for i in progress_bar(40, 0, 'ours', True, iterable=range(40)):\n    pass")
     path = _write(tmp_path / "08_stream.ipynb", [md("## 1. Greeting"), cc("# a comment first\nprint('hello', X)"),
                                                  md("## 2. Training"), cc(progress)])
     terminal = io.StringIO()
@@ -48,7 +48,7 @@ def test_cells_output_and_training_progress_are_streamed_as_they_run(tmp_path):
     lines = terminal.getvalue().splitlines()
     assert lines[0] == "  cell 1/5: X = 1"  # the parameters cell; papermill's injected cell is not counted
     assert "  cell 3/5 [1. Greeting]: # a comment first" in lines and "    hello 7" in lines
-    assert "  cell 5/5 [2. Training]: from ctl.training.loop import _progress" in lines
+    assert "  cell 5/5 [2. Training]: from ctl.training.loop import progress_bar" in lines
     bars = [line for line in lines if line.startswith("    ours:")]
     # one plain line per 5 % (every 2 of 40 iterations; tqdm repeats the last when it closes), each with the
     # count, the rate and the time left

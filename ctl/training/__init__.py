@@ -2,7 +2,7 @@
 (``reproducibility``), its checkpoints (``checkpoints``) and its run folders (``runs``).
 
 ``load_or_train(name, prepared, preset, run_folder(...))`` is what the notebooks call; ``python -m ctl train``
-calls ``train``.
+calls ``train``; ``parallel.load_or_train_many`` trains several methods side by side on a CPU (notebook 04).
 """
 from ctl.training.checkpoints import checkpoints
 from ctl.training.loop import AlreadyTrained, TrainConfig, TrainingDiverged, load_or_train, lr_factor, train

@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,10 +186,12 @@ def _build(method_name: str, prepared: Path, preset: Preset, seed: int, device: 
 
 def train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int = 0,
           device: torch.device | str | None = None, config: TrainConfig | None = None,
-          resume: bool = False) -> Method:
+          resume: bool = False, on_iteration: Callable[[int], None] | None = None) -> Method:
     """Train ``method_name`` for ``preset.iterations`` iterations into ``run_dir`` and return it (in eval mode).
 
-    Everything is checked before anything is written (see the module docstring).
+    Everything is checked before anything is written (see the module docstring). ``on_iteration(n)``, if given,
+    is called after each iteration with the number of iterations done (``ctl.training.parallel`` reports
+    progress with it).
 
     Raises:
         ValueError: an unknown method or device, a schedule below 1 (``check_schedule``), a run folder that is not
@@ -213,11 +216,12 @@ def train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed:
         raise AlreadyTrained(f"{run_dir} is already trained (final.pt of the same configuration); nothing to do. "
                              f"Load it with load_or_train")
     with run_lock(run_dir):
-        return _train(method_name, prepared, preset, run_dir, seed, device, config, resume, expected)
+        return _train(method_name, prepared, preset, run_dir, seed, device, config, resume, expected, on_iteration)
 
 
 def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int, device: torch.device,
-           config: TrainConfig, resume: bool, expected: dict) -> Method:
+           config: TrainConfig, resume: bool, expected: dict,
+           on_iteration: Callable[[int], None] | None = None) -> Method:
     """The loop itself, on checked arguments, with the run folder locked."""
     kept = checkpoints(run_dir)
     if kept and not resume:
@@ -239,7 +243,7 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
 
     method.train()
     iterations = preset.iterations
-    progress = _progress(range(start, iterations), iterations, start, method_name, config.progress)
+    progress = progress_bar(iterations, start, method_name, config.progress, iterable=range(start, iterations))
     tic = time.perf_counter()
     for iteration in progress:
         if iteration > start:
@@ -257,6 +261,8 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
             atomic_write_text(run_dir / "history.json", json.dumps(history))
         if hasattr(progress, "set_postfix") and (iteration + 1) % 10 == 0:
             progress.set_postfix({k: f"{v:.3f}" for k, v in list(losses.items())[:4]}, refresh=False)
+        if on_iteration is not None:
+            on_iteration(iteration + 1)
 
     seconds += time.perf_counter() - tic
     atomic_save({"method": method.state_dict(), "config": expected, "iterations": iterations}, run_dir / "final.pt")
@@ -272,9 +278,10 @@ def _train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed
 PROGRESS_ENV_VAR = "CTL_PROGRESS"
 
 
-def _progress(iterable, total: int, start: int, name: str, enabled: bool):
+def progress_bar(total: int, start: int, name: str, enabled: bool = True, iterable=None):
     """A live tqdm bar (a widget in a notebook); in a log (``CTL_PROGRESS=lines``, or stderr not a terminal
-    outside a notebook kernel) one plain line per 5 % of the iterations with the rate and the time left."""
+    outside a notebook kernel) one plain line per 5 % of the iterations with the rate and the time left.
+    Wraps ``iterable`` if given (disabled: ``iterable`` itself), else is moved on with ``update``."""
     if not enabled:
         return iterable
     if os.environ.get(PROGRESS_ENV_VAR) == "lines" or ("ipykernel" not in sys.modules and not sys.stderr.isatty()):
@@ -285,7 +292,7 @@ def _progress(iterable, total: int, start: int, name: str, enabled: bool):
 
 def load_or_train(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int = 0,
                   device: torch.device | str | None = None, config: TrainConfig | None = None,
-                  on_config_change: str = "error") -> Method:
+                  on_config_change: str = "error", on_iteration: Callable[[int], None] | None = None) -> Method:
     """The trained method (eval mode): loaded from ``run_dir/final.pt`` if trained with the same configuration,
     otherwise trained, resuming from the last checkpoint when there is one. Used by notebooks 01, 02, 04 and 05.
 
@@ -294,6 +301,7 @@ def load_or_train(method_name: str, prepared: Path, preset: Preset, run_dir: Pat
             data or method settings): "error" raises; "retrain" renames the folder to
             ``<name>.replaced-<date-time>`` (nothing is deleted) and trains afresh (notebooks, whose run folders
             outlive code changes).
+        on_iteration: passed to ``train`` (called with the number of iterations done, after each).
     Raises:
         ValueError: for an unknown ``on_config_change``, or with "error" when ``run_dir`` holds a run with another
             configuration (the message names what differs).
@@ -319,4 +327,4 @@ def load_or_train(method_name: str, prepared: Path, preset: Preset, run_dir: Pat
             method.load_state_dict(final["method"])
             print(f"loaded {method_name} from {run_dir / 'final.pt'} ({final['iterations']} iterations)")
             return method.eval()
-    return train(method_name, prepared, preset, run_dir, seed, device, config, resume=True)
+    return train(method_name, prepared, preset, run_dir, seed, device, config, resume=True, on_iteration=on_iteration)

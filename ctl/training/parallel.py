@@ -1,0 +1,214 @@
+"""Several methods trained side by side, one process each, so that a small CPU is used fully.
+
+A training step of these small networks does not scale well over threads: on a 2-core CPU, torch's two threads
+make a step only 1.4-1.7x faster than one thread, while two processes of one thread each run at full speed side
+by side (``benchmarks/parallel_training.py`` measures both). So two methods trained at once, each on one core,
+finish sooner than the same two trained one after the other on both cores.
+
+``load_or_train_many`` is ``load_or_train`` (``ctl.training.loop``) for several methods: the methods whose run
+folders do not yet hold a finished run of the requested configuration are trained in up to ``workers``
+processes, each with its share of the cores as torch threads, in the order given (give the longest first);
+one progress bar per method; then every method is loaded from its folder. It trains one after the other in
+this process instead where processes would not help (``parallel_workers``): on a GPU, with one core, with one
+method to train, or where memory is short (a worker needs about ``WORKER_MEMORY``; Binder gives 2 GB in all).
+
+A run depends on the number of threads in its last bits (sums are taken in another order), not otherwise: a
+method trained in a worker with one thread repeats the losses of the same method trained alone with one
+thread exactly (``tests/test_training_parallel.py``). Interrupting the caller stops the workers; each run
+resumes from its last checkpoint the next time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import pickle
+import queue as queue_module
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from ctl.methods import Method, method_class
+from ctl.presets import Preset
+from ctl.training.loop import TrainConfig, load_or_train, progress_bar, resolve_device
+from ctl.training.runs import config_differences, run_config
+
+WORKER_MEMORY = 1 << 30  # bytes a training process needs at the cpu preset (measured peak: 0.46-0.66 GB)
+REPORT_EVERY = 10  # iterations between two progress messages of a worker
+
+
+def usable_cores() -> int:
+    """CPU cores this process may use: its affinity mask, capped by a container's CPU quota (cgroup v2 or v1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, int(quota)) if quota else cores)
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """Cores allowed by the container's CPU quota; None when there is none (or no cgroup files)."""
+    try:  # cgroup v2: "max 100000" or "200000 100000"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return None if quota <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes that new processes may still use: the least of the machine's available memory and what is left
+    under a container's memory limit (cgroup v2 or v1); None where neither can be read."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            if limit != "max" and int(limit) < 1 << 60:  # v1 writes a huge number for "no limit"
+                found.append(int(limit) - int(Path(usage_file).read_text()))
+                break
+        except (OSError, ValueError):
+            continue
+    return min(found) if found else None
+
+
+def parallel_workers(jobs: int, device: torch.device, cores: int | None = None,
+                     memory: int | None = None) -> int:
+    """How many processes to train ``jobs`` methods in: 1 (this process, one after the other) on a GPU or MPS;
+    on a CPU, as many as there are jobs, cores (``usable_cores``) and ``WORKER_MEMORY`` in the available memory
+    (``available_memory``; when it cannot be read, as if there were room), and at least 1."""
+    if device.type != "cpu" or jobs <= 1:
+        return 1
+    cores = usable_cores() if cores is None else cores
+    memory = available_memory() if memory is None else memory
+    by_memory = jobs if memory is None else memory // WORKER_MEMORY
+    return max(1, min(jobs, cores, by_memory))
+
+
+def needs_training(method_name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int,
+                   config: TrainConfig) -> bool:
+    """True unless ``run_dir`` holds a finished run (final.pt) of exactly this configuration."""
+    if not (Path(run_dir) / "final.pt").exists():
+        return True
+    expected = run_config(method_class(method_name).from_preset(preset), preset, prepared, seed, config.identity())
+    return bool(config_differences(run_dir, expected))
+
+
+def load_or_train_many(run_dirs: Mapping[str, Path], prepared: Path, preset: Preset, seed: int = 0,
+                       device: torch.device | str | None = None, config: TrainConfig | None = None,
+                       on_config_change: str = "error", workers: int | None = None,
+                       threads: int | None = None) -> dict[str, Method]:
+    """Every method of ``run_dirs`` (method name -> run folder), trained where needed and loaded (eval mode).
+
+    The methods to train go to ``workers`` processes (None: ``parallel_workers``) in the order of ``run_dirs``;
+    with one worker they train here, one after the other, exactly as ``load_or_train`` would. Each worker uses
+    ``threads`` torch threads (None: the usable cores shared out). The other arguments are ``load_or_train``'s,
+    for every method.
+
+    Raises:
+        whatever ``load_or_train`` raises for a method (re-raised here after the other workers have finished,
+        with the method named), or RuntimeError when a worker stopped without a word (e.g. killed for memory).
+    """
+    config = config or TrainConfig()
+    device = resolve_device(device)
+    pending = [name for name, run_dir in run_dirs.items()
+               if needs_training(name, prepared, preset, run_dir, seed, config)]
+    workers = parallel_workers(len(pending), device) if workers is None else workers
+    if workers > 1 and len(pending) > 1:
+        threads = max(1, usable_cores() // workers) if threads is None else threads
+        _train_in_workers({name: run_dirs[name] for name in pending}, prepared, preset, seed, config,
+                          on_config_change, workers, threads)
+    return {name: load_or_train(name, prepared, preset, run_dir, seed=seed, device=device, config=config,
+                                on_config_change=on_config_change) for name, run_dir in run_dirs.items()}
+
+
+def _train_in_workers(run_dirs: Mapping[str, Path], prepared: Path, preset: Preset, seed: int,
+                      config: TrainConfig, on_config_change: str, workers: int, threads: int) -> None:
+    """Train each method of ``run_dirs`` in its own process, ``workers`` at a time, showing their progress."""
+    print(f"training {len(run_dirs)} methods in {workers} processes at a time, {threads} thread(s) each "
+          f"(ctl.training.parallel)")
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe from a notebook kernel
+    messages = context.Queue()
+    todo, running, bars, errors = list(run_dirs), {}, {}, []
+    quiet = dataclasses.replace(config, progress=False)  # the bars are drawn here
+    try:
+        while todo or running:
+            while todo and len(running) < workers:
+                name = todo.pop(0)
+                bars[name] = progress_bar(preset.iterations, 0, name)
+                running[name] = context.Process(
+                    target=_worker, name=f"ctl-train-{name}", daemon=True,
+                    args=(name, Path(prepared), preset, Path(run_dirs[name]), seed, quiet, on_config_change,
+                          threads, messages))
+                running[name].start()
+            try:
+                kind, name, value = messages.get(timeout=1.0)
+            except queue_module.Empty:
+                _check_alive(running, messages, errors)
+                continue
+            if kind == "progress":
+                bars[name].update(value - bars[name].n)
+            else:  # "done" or "error"
+                running.pop(name).join()
+                bars[name].close()
+                if kind == "error":
+                    errors.append((name, value))
+    except BaseException:  # KeyboardInterrupt in a notebook: stop every worker, keep their checkpoints
+        for process in running.values():
+            process.terminate()
+            process.join()
+        raise
+    if errors:
+        name, error = errors[0]
+        if not isinstance(error, BaseException):
+            raise RuntimeError(f"training {name} failed: {error}")
+        if hasattr(error, "add_note"):  # Python 3.11 and later
+            error.add_note(f"(raised while training {name} in a worker process of ctl.training.parallel)")
+        raise error
+
+
+def _check_alive(running: dict, messages, errors: list) -> None:
+    """A worker that exited without saying "done" or "error" (killed, out of memory) becomes an error."""
+    for name, process in list(running.items()):
+        if not process.is_alive():
+            time.sleep(0.5)  # its last messages may still be in the pipe: the next get() reads them
+            if messages.empty() and not process.is_alive():
+                running.pop(name)
+                errors.append((name, f"its process ended with exit code {process.exitcode} before finishing "
+                                     f"(killed, or out of memory?); run again to resume from the last checkpoint"))
+
+
+def _worker(name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int, config: TrainConfig,
+            on_config_change: str, threads: int, messages) -> None:
+    """One method's training in a worker process: progress, then "done", or "error" with the exception."""
+    torch.set_num_threads(threads)
+
+    def report(iteration: int) -> None:
+        if iteration % REPORT_EVERY == 0 or iteration == preset.iterations:
+            messages.put(("progress", name, iteration))
+
+    try:
+        load_or_train(name, prepared, preset, run_dir, seed=seed, device="cpu", config=config,
+                      on_config_change=on_config_change, on_iteration=report)
+        messages.put(("done", name, None))
+    except BaseException as error:  # noqa: BLE001 - every failure goes back to the caller
+        try:
+            pickle.loads(pickle.dumps(error))  # the queue pickles in a thread of its own, where a failure is lost
+        except Exception:  # an exception that cannot travel: its text
+            error = f"{type(error).__name__}: {error}"
+        messages.put(("error", name, error))
