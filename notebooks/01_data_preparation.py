@@ -627,12 +627,14 @@ show_compact(frame)
 # `ctl.evaluate.metrics.dice`: $2|P \cap T| / (|P| + |T|)$ over the stacked slices of one volume, mean over the test
 # subjects) on the MR test subjects, and `source_only` also on the CT test subjects, which tells a model that
 # did not learn apart from a model that learned CT and does not transfer. The models are saved in
-# `RUN_DIR/train/`; notebook 04 loads them instead of training them again.
+# `RUN_DIR/train/`; notebook 04 loads them instead of training them again. On a CPU with two cores or more the
+# two train side by side, each in a process of its own (`ctl.training.parallel`, explained in notebook 04).
 
 # %%
 from ctl.evaluate import EvalConfig, evaluate_segmenter
 from ctl.organs import ORGAN_ORDER, ORGAN_TITLES
-from ctl.training import load_or_train, read_summary, run_folder
+from ctl.training import read_summary, run_folder
+from ctl.training.parallel import load_or_train_many
 
 
 def organ_dice(segmenter, domain):
@@ -643,13 +645,14 @@ def organ_dice(segmenter, domain):
             for organ in ORGAN_ORDER}
 
 
-bounds = {}
-for name in ("source_only", "oracle"):
-    folder = run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
-    bounds[name] = load_or_train(name, prepared, ctx.preset, folder, seed=ctx.seed, device=ctx.device,
-                                 on_config_change="retrain")
-    print(f"{name}: {ctx.preset.iterations} iterations, trained in {read_summary(folder)['seconds']:.0f} s "
-          f"(that run's wall-clock time)")
+folders = {name: run_folder(ctx.run_dir, name, ctx.preset.name, ctx.seed, ctx.data_source)
+           for name in ("source_only", "oracle")}
+bounds = load_or_train_many(folders, prepared, ctx.preset, seed=ctx.seed, device=ctx.device,
+                            on_config_change="retrain")
+for name, folder in folders.items():
+    summary = read_summary(folder)
+    print(f"{name}: {ctx.preset.iterations} iterations, trained in {summary['seconds']:.0f} s on "
+          f"{summary['device']} (that run's wall-clock time)")
 
 shift = {"CT-trained, tested on CT": organ_dice(bounds["source_only"].segmenter, "ct"),
          "CT-trained, tested on MR": organ_dice(bounds["source_only"].segmenter, "mr"),

@@ -285,8 +285,9 @@ def progress_bar(total: int, start: int, name: str, enabled: bool = True, iterab
     if not enabled:
         return iterable
     if os.environ.get(PROGRESS_ENV_VAR) == "lines" or ("ipykernel" not in sys.modules and not sys.stderr.isatty()):
+        # position 0: with several bars at once (ctl.training.parallel) tqdm would move the cursor between them
         return plain_tqdm(iterable, total=total, initial=start, desc=name, mininterval=0,
-                          miniters=max(1, total // 20), ascii=True, file=sys.stderr)
+                          miniters=max(1, total // 20), ascii=True, file=sys.stderr, position=0)
     return tqdm(iterable, total=total, initial=start, desc=name, mininterval=2.0, leave=True)
 
 
