@@ -72,8 +72,8 @@ PRESETS: dict[str, Preset] = {
     # in CT the spleen looks like the liver, and only its place in the body tells G to render it brighter (with 2
     # blocks, 45 px, ours' spleen Dice was 57 against 84); an unnormalised D, which sees brightness (with instance
     # norm G's translations stayed dark, see ctl.nets.discriminator); lr 5e-4 and 1500 iterations, because a GAN at 1000
-    # iterations and 2e-4 had not learnt MR's contrasts (2000 would have made the series longer still: at 1500 it
-    # takes about 35 minutes on 2 cores); the U-Net keeps base 16 (base 8 under-fits even CT).
+    # iterations and 2e-4 had not learnt MR's contrasts (2000 would have made the series longer: at 1500 it takes
+    # about 28 minutes on 2 cores, with methods trained two at a time); the U-Net keeps base 16 (base 8 under-fits CT).
     "cpu": Preset(
         name="cpu",
         image_size=96, phantom_size=128, n_ct=30, n_mr=20, test_fraction=0.2,
