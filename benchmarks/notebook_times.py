@@ -5,7 +5,9 @@ Usage: python benchmarks/notebook_times.py --preset cpu
        python benchmarks/notebook_times.py --preset cpu --data data --run runs/notebooks   # see below
 Notebook 00 reads these files for its runtime table. Run on an otherwise idle machine; the JSON records the
 machine's CPU count and torch's thread count beside the seconds, and the largest resident memory of any notebook
-kernel (on Linux: ``getrusage(RUSAGE_CHILDREN)``, the maximum over every finished child process). The data
+kernel or of a training process it started (on Linux: ``getrusage(RUSAGE_CHILDREN)``, the maximum over every
+finished descendant; it is not the sum: while ``ctl.training.parallel`` trains two methods beside the kernel, the
+three together hold more, which ``parallel_workers`` allows only where that memory is free). The data
 folder must not hold this preset's phantom yet (the time includes generating it); by default both folders are
 fresh temporary ones. Given the notebooks' own default folders (``data``, ``runs/notebooks``; remove this
 preset's phantom and runs from them first), the timed run also leaves the trained models where ``make
@@ -46,7 +48,7 @@ def main() -> None:
               platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "cuda": torch.cuda.is_available(), "notebooks": records,
               # the largest resident set of any process this one started and waited for: the notebook kernels
-              # (one per notebook) and whatever they ran; Binder gives a kernel 2 GB
+              # (one per notebook) and the training processes they ran; Binder gives 2 GB in all
               "peak_kernel_memory_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
               "note": "includes generating the phantom for this preset from scratch"}
     RESULTS.mkdir(exist_ok=True)

@@ -10,8 +10,8 @@ import torch
 from conftest import QUIET, history_rows
 from ctl.presets import PRESETS
 from ctl.training import load_or_train
-from ctl.training.parallel import (WORKER_MEMORY, _check_alive, available_memory, load_or_train_many,
-                                   needs_training, parallel_workers, usable_cores)
+from ctl.training.parallel import (WORKER_MEMORY, _check_alive, available_memory, cgroup_cpu_quota,
+                                   load_or_train_many, needs_training, parallel_workers, usable_cores)
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 GB = 1 << 30
@@ -29,6 +29,33 @@ SHORT = PRESETS["ci"].replace(iterations=4, checkpoint_every=2)
 ])
 def test_parallel_workers_follow_jobs_cores_and_memory(jobs, device, cores, memory, expected):
     assert parallel_workers(jobs, device, cores=cores, memory=memory) == expected
+
+
+def _files(root, files):
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_a_binder_like_container_is_read_from_its_cgroup_files(tmp_path):
+    meminfo = "MemTotal:       16000000 kB\nMemAvailable:    8000000 kB\n"
+    # cgroup v2, as on Binder: 2 GB limit, 0.7 GB used; a quota of 1.5 cores
+    v2 = _files(tmp_path / "v2", {"proc/meminfo": meminfo, "sys/fs/cgroup/memory.max": "2147483648\n",
+                                  "sys/fs/cgroup/memory.current": str(700 * 2**20),
+                                  "sys/fs/cgroup/cpu.max": "150000 100000\n"})
+    assert available_memory(v2) == 2147483648 - 700 * 2**20  # less than MemAvailable (8 GB)
+    assert cgroup_cpu_quota(v2) == 1.5
+    assert parallel_workers(4, CPU, cores=2, memory=available_memory(v2)) == 1
+    # cgroup v1 without limits (a huge number): the machine's MemAvailable; no quota
+    v1 = _files(tmp_path / "v1", {"proc/meminfo": meminfo,
+                                  "sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712\n",
+                                  "sys/fs/cgroup/memory/memory.usage_in_bytes": "4646957056\n",
+                                  "sys/fs/cgroup/cpu/cpu.cfs_quota_us": "-1\n",
+                                  "sys/fs/cgroup/cpu/cpu.cfs_period_us": "100000\n"})
+    assert available_memory(v1) == 8000000 * 1024 and cgroup_cpu_quota(v1) is None
+    assert cgroup_cpu_quota(_files(tmp_path / "v2max", {"sys/fs/cgroup/cpu.max": "max 100000\n"})) is None
+    assert available_memory(tmp_path / "nothing") is None and cgroup_cpu_quota(tmp_path / "nothing") is None
 
 
 def test_this_machine_reports_cores_and_memory():

@@ -39,48 +39,51 @@ WORKER_MEMORY = 1 << 30  # bytes a training process needs at the cpu preset (mea
 REPORT_EVERY = 10  # iterations between two progress messages of a worker
 
 
-def usable_cores() -> int:
-    """CPU cores this process may use: its affinity mask, capped by a container's CPU quota (cgroup v2 or v1)."""
+def usable_cores(root: Path = Path("/")) -> int:
+    """CPU cores this process may use: its affinity mask, capped by a container's CPU quota (cgroup v2 or v1;
+    ``root``: where /sys lies, for tests)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    quota = _cgroup_cpu_quota()
+    quota = cgroup_cpu_quota(root)
     return max(1, min(cores, int(quota)) if quota else cores)
 
 
-def _cgroup_cpu_quota() -> float | None:
+def cgroup_cpu_quota(root: Path = Path("/")) -> float | None:
     """Cores allowed by the container's CPU quota; None when there is none (or no cgroup files)."""
+    cgroup = Path(root) / "sys" / "fs" / "cgroup"
     try:  # cgroup v2: "max 100000" or "200000 100000"
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        quota, period = (cgroup / "cpu.max").read_text().split()
         return None if quota == "max" else int(quota) / int(period)
     except (OSError, ValueError):
         pass
     try:  # cgroup v1
-        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
         return None if quota <= 0 else quota / period
     except (OSError, ValueError):
         return None
 
 
-def available_memory() -> int | None:
+def available_memory(root: Path = Path("/")) -> int | None:
     """Bytes that new processes may still use: the least of the machine's available memory and what is left
-    under a container's memory limit (cgroup v2 or v1); None where neither can be read."""
-    found = []
+    under a container's memory limit (cgroup v2 or v1); None where neither can be read (``root``: where /proc
+    and /sys lie, for tests)."""
+    root, found = Path(root), []
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in (root / "proc" / "meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError):
         pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    cgroup = root / "sys" / "fs" / "cgroup"
+    for limit_file, usage_file in (("memory.max", "memory.current"),
+                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
         try:
-            limit = Path(limit_file).read_text().strip()
+            limit = (cgroup / limit_file).read_text().strip()
             if limit != "max" and int(limit) < 1 << 60:  # v1 writes a huge number for "no limit"
-                found.append(int(limit) - int(Path(usage_file).read_text()))
+                found.append(int(limit) - int((cgroup / usage_file).read_text()))
                 break
         except (OSError, ValueError):
             continue
