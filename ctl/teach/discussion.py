@@ -155,5 +155,6 @@ def discussion(results: Mapping[str, MethodResult], seed_spread: Mapping | None 
                          f"{', '.join(map(str, seed_spread['phantom_seeds']))}, {known[a]['n']} and {known[b]['n']} "
                          f"training seeds): the mean Dice of `{a}` moves by a standard deviation of "
                          f"{known[a]['std']:.1f} points, that of `{b}` by {known[b]['std']:.1f}. The gap here, "
-                         f"{dice[a] - dice[b]:.1f} points, is {verdict}.")
+                         f"{dice[a] - dice[b]:.1f} points, is {verdict}. Averaged over those training seeds, "
+                         f"`{a}` scored {known[a]['mean']:.1f} and `{b}` {known[b]['mean']:.1f} there.")
     return lines
