@@ -279,7 +279,7 @@ plt.show()
 # order and drifts in the last bits).
 #
 # **Side by side on a CPU.** A training step of networks this small gains little from a second thread (on a
-# 2-core CPU, two threads make a step 1.4-1.7 times faster than one, not 2), so on a CPU `load_or_train_many`
+# 2-core CPU, two threads make a step about 1.5 times faster than one, not 2), so on a CPU `load_or_train_many`
 # (`ctl.training.parallel`) trains the methods in processes of their own, as many at a time as there are cores
 # and memory for, each with its share of the cores; on a 2-core CPU, two at a time on one thread each, which
 # finishes sooner than one after the other on both threads (`benchmarks/parallel_training.py` measures the

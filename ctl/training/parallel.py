@@ -1,9 +1,10 @@
 """Several methods trained side by side, one process each, so that a small CPU is used fully.
 
-A training step of these small networks does not scale well over threads: on a 2-core CPU, torch's two threads
-make a step only 1.4-1.7x faster than one thread, while two processes of one thread each run at full speed side
-by side (``benchmarks/parallel_training.py`` measures both). So two methods trained at once, each on one core,
-finish sooner than the same two trained one after the other on both cores.
+A training step of these small networks does not scale well over threads: on a 2-core CPU, each baseline's
+short run took only 1.5-1.6 times as long on one thread (two runs side by side) as on two threads alone
+(``benchmarks/parallel_training.py``, per-method seconds in its record). So two methods trained at once, each
+on one core, finish sooner than the same two trained one after the other on both cores: 1.20x for the four
+baselines there.
 
 ``load_or_train_many`` is ``load_or_train`` (``ctl.training.loop``) for several methods: the methods whose run
 folders do not yet hold a finished run of the requested configuration are trained in up to ``workers``
