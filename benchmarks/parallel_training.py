@@ -54,8 +54,10 @@ def main() -> None:
         ways["sequential"] = {"workers": 1, "threads_each": torch.get_num_threads(),
                               "seconds": round(time.perf_counter() - tic, 1)}
         tic = time.perf_counter()
-        load_or_train_many(folders["parallel"], prepared, preset, device=device, config=quiet, workers=workers)
-        ways["parallel"] = {"workers": workers, "threads_each": max(1, usable_cores() // workers),
+        threads = max(1, usable_cores() // workers)
+        load_or_train_many(folders["parallel"], prepared, preset, device=device, config=quiet, workers=workers,
+                           threads=threads)
+        ways["parallel"] = {"workers": workers, "threads_each": threads,
                             "seconds": round(time.perf_counter() - tic, 1)}
         for way, runs in folders.items():
             ways[way]["method_seconds"] = {m: read_summary(f)["seconds"] for m, f in runs.items()}

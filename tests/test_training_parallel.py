@@ -3,6 +3,7 @@ here (the same losses to the last bit, at the same number of threads), finished 
 trained again, and a failing or vanished worker is reported with the method it was training."""
 import os
 import queue
+import sys
 
 import pytest
 import torch
@@ -110,8 +111,8 @@ def test_a_failing_worker_is_raised_after_the_others_finish(ci_prepared, tmp_pat
         load_or_train_many(folders, ci_prepared, SHORT, device="cpu", config=QUIET, workers=2, threads=1)
     assert (folders["oracle"] / "final.pt").exists()  # the other method was trained to the end
     assert folders["source_only"].read_text() == "not a folder"  # and the user's file left as it was
-    notes = getattr(raised.value, "__notes__", ["training source_only in a worker"])
-    assert any("source_only" in note for note in notes)
+    if sys.version_info >= (3, 11):  # add_note: the method is named beside the worker's own message
+        assert any("training source_only in a worker" in note for note in raised.value.__notes__)
 
 
 class _Ended:
