@@ -599,7 +599,7 @@ for key, c in correlations.items():
 # The sentences below are generated from the numbers of this run (`ctl.teach.discussion`), so they stay true when
 # the preset, the seed or the data change. Read them with the tables above. One number comes from outside this
 # run, and the sentence says so: how far each method's mean Dice moves between training seeds, measured by
-# `benchmarks/heldout.py` on a phantom no notebook uses and shipped with the package (a run here has one seed:
+# `benchmarks/heldout.py` on phantoms no notebook uses and shipped with the package (a run here has one seed:
 # three would triple notebook 04's training). Where no such measurement exists for the preset, the sentence is
 # left out.
 

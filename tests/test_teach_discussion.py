@@ -54,8 +54,11 @@ def test_the_top_two_are_judged_against_the_seed_spread_measured_elsewhere():
     text = "\n".join(discussion(results, spread))
     # gap 5.0 points against 2 x max(0.4, 2.0) = 4.0
     assert "`ours` moves by a standard deviation of 0.4 points, that of `cyclegan` by 2.0" in text
-    assert "The gap here, 5.0 points, is more than twice the larger" in text and "phantom seed(s) 101" in text
+    assert "The gap here, 5.0 points, is more than twice the larger" in text and "phantom seed 101; 3 and 3" in text
     assert "Averaged over those training seeds, `ours` scored 88.6 and `cyclegan` 84.0 there." in text
+    two = "\n".join(discussion(results, {**spread, "phantom_seeds": [101, 202]}))
+    assert "phantom seeds 101 and 202, the spread within each phantom pooled; 3 and 3 training seeds" in two
+    assert "Averaged over those training seeds and phantoms, `ours` scored 88.6" in two
     wide = {**spread, "methods": {**spread["methods"], "cyclegan": {"mean": 84.0, "std": 2.6, "n": 3}}}
     assert "is not more than twice the larger of the two: another training seed could swap them" in \
         "\n".join(discussion(results, wide))  # 5.0 <= 5.2

@@ -151,10 +151,14 @@ def discussion(results: Mapping[str, MethodResult], seed_spread: Mapping | None 
             verdict = ("more than twice the larger of the two: another training seed is unlikely to swap them"
                        if dice[a] - dice[b] > 2 * noise else
                        "not more than twice the larger of the two: another training seed could swap them")
-            lines.append(f"Training seeds alone, measured outside this run (`benchmarks/heldout.py`, phantom seed(s) "
-                         f"{', '.join(map(str, seed_spread['phantom_seeds']))}, {known[a]['n']} and {known[b]['n']} "
-                         f"training seeds): the mean Dice of `{a}` moves by a standard deviation of "
-                         f"{known[a]['std']:.1f} points, that of `{b}` by {known[b]['std']:.1f}. The gap here, "
-                         f"{dice[a] - dice[b]:.1f} points, is {verdict}. Averaged over those training seeds, "
+            phantoms = seed_spread["phantom_seeds"]
+            where = (f"phantom seed {phantoms[0]}" if len(phantoms) == 1 else
+                     f"phantom seeds {', '.join(map(str, phantoms[:-1]))} and {phantoms[-1]}, the spread within "
+                     f"each phantom pooled")
+            lines.append(f"Training seeds alone, measured outside this run (`benchmarks/heldout.py`, {where}; "
+                         f"{known[a]['n']} and {known[b]['n']} training seeds): the mean Dice of `{a}` moves by a "
+                         f"standard deviation of {known[a]['std']:.1f} points, that of `{b}` by "
+                         f"{known[b]['std']:.1f}. The gap here, {dice[a] - dice[b]:.1f} points, is {verdict}. "
+                         f"Averaged over those training seeds{'' if len(phantoms) == 1 else ' and phantoms'}, "
                          f"`{a}` scored {known[a]['mean']:.1f} and `{b}` {known[b]['mean']:.1f} there.")
     return lines
