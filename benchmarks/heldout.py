@@ -8,8 +8,9 @@ Usage:
     python benchmarks/heldout.py --preset cpu --seeds 0 1 2 --references   # everything, and the shipped weights
 
 For each phantom seed the preset's phantom is generated and prepared under DATA (default build/heldout/data);
-each (method, training seed) is trained with ``ctl.training.load_or_train`` into RUNS/<phantom seed>/ (so an
-interrupted measurement resumes where it stopped) and scored on the MR test volumes (``ctl.evaluate``: Dice in %
+each (method, training seed) is trained into RUNS/<phantom seed>/ (``ctl.training.parallel.train_many``: several
+runs side by side on a CPU with more than one core, the longest first; an interrupted measurement resumes where
+it stopped) and scored on the MR test volumes (``ctl.evaluate``: Dice in %
 and ASSD in mm per organ and volume). Each translating method's G is also scored on the CT test volumes
 (``ctl.evaluate.translation_fidelity``): SSIM to the paired MR truth inside the body and the content Dice (the
 oracle of the same phantom seed and training seed segmenting G(CT), against the CT labels).
@@ -40,12 +41,16 @@ from ctl.evaluate.translation_fidelity import translation_fidelity
 from ctl.methods import METHODS
 from ctl.presets import get_preset
 from ctl.training import load_or_train, read_summary
+from ctl.training.parallel import TrainingJob, train_many
 from ctl.training.reference import REFERENCE_DIR, load_reference
 
 RESULTS = Path(__file__).resolve().parent / "results"  # runs at other iterations than the preset's
 # the preset's own measurement is package data: notebook 05's discussion reads its spread over training seeds
 MEASURED = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"
 TABLE_METHODS = [name for name, cls in METHODS.items() if cls.in_table1]
+# the methods by their one-thread step time at the cpu preset, longest first (sifa 450 ms ... oracle 99 ms, measured
+# beside benchmarks/parallel_training.py): workers that start with the longest runs end at about the same time
+LONGEST_FIRST = ["sifa", "cyclegan", "synseg", "ours", "adaptseg", "source_only", "oracle"]
 
 
 def scores(method, prepared: Path, seed: int) -> dict:
@@ -60,10 +65,25 @@ def scores(method, prepared: Path, seed: int) -> dict:
             "assd_mean": float(np.mean([np.mean(v) for v in assd.values() if v])), "assd_missed": missed}
 
 
+def train_all(preset, run_preset, prepared: Path, runs: Path, methods: list[str], seeds: list[int], suffix: str,
+              workers: int | None) -> None:
+    """Every (method, training seed) run of one phantom seed, and the preset's oracle of each seed (for the content
+    Dice), trained where not yet finished: ``methods`` for ``run_preset``'s iterations, the oracle for ``preset``'s."""
+    def jobs(names, folder_suffix):
+        return {f"{m} seed {s}": TrainingJob(m, runs / f"{m}-seed{s}{folder_suffix}", s)
+                for m in sorted(names, key=LONGEST_FIRST.index) for s in seeds}
+    if suffix:  # other iterations than the preset's: the oracle that scores them is still the preset's own
+        train_many(jobs(methods, suffix), prepared, run_preset, device="cpu", workers=workers)
+        train_many(jobs(["oracle"], ""), prepared, preset, device="cpu", workers=workers)
+    else:  # methods holds the oracle
+        train_many(jobs(methods, ""), prepared, preset, device="cpu", workers=workers)
+
+
 def run_one(preset, prepared: Path, runs: Path, method: str, seed: int, oracle, suffix: str = "") -> dict:
     run = runs / f"{method}-seed{seed}{suffix}"
     trained = load_or_train(method, prepared, preset, run, seed=seed, device="cpu")
-    row = {"seconds": read_summary(run)["seconds"], **scores(trained, prepared, seed)}
+    summary = read_summary(run)  # seconds on which device and threads: runs trained side by side get one each
+    row = {"seconds": summary["seconds"], "device": summary.get("device"), **scores(trained, prepared, seed)}
     if trained.generator is not None:
         report = translation_fidelity({method: trained.translate}, prepared, oracle.segmenter,
                                       data_source="phantom", references=False)[method].summary()
@@ -160,6 +180,9 @@ def main() -> None:
                              "<method>-seed<k>-it<N>; the oracle that scores the content Dice stays the preset's)")
     parser.add_argument("--references", action="store_true",
                         help="also score the shipped reference weights of the preset on each phantom seed")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="runs trained side by side (default: as many as cores and memory allow, see "
+                             "ctl.training.parallel.parallel_workers; 1: one after the other, on every core)")
     parser.add_argument("--data", default="build/heldout/data")
     parser.add_argument("--runs", default="build/heldout/runs")
     parser.add_argument("--out", default=None,
@@ -179,7 +202,8 @@ def main() -> None:
     for phantom_seed in args.phantom_seeds:
         prepared = ensure_phantom_prepared(args.data, preset, seed=phantom_seed)
         runs = Path(args.runs) / f"phantom{phantom_seed}"
-        for seed in args.seeds:
+        train_all(preset, run_preset, prepared, runs, methods, args.seeds, suffix, args.workers)
+        for seed in args.seeds:  # everything is trained: load and score
             oracle = load_or_train("oracle", prepared, preset, runs / f"oracle-seed{seed}", seed=seed, device="cpu")
             for method in methods:
                 tic = time.perf_counter()

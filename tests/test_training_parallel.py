@@ -11,8 +11,8 @@ import torch
 from conftest import QUIET, history_rows
 from ctl.presets import PRESETS
 from ctl.training import load_or_train
-from ctl.training.parallel import (WORKER_MEMORY, _check_alive, available_memory, cgroup_cpu_quota,
-                                   load_or_train_many, needs_training, parallel_workers, usable_cores)
+from ctl.training.parallel import (WORKER_MEMORY, TrainingJob, _check_alive, available_memory, cgroup_cpu_quota,
+                                   load_or_train_many, needs_training, parallel_workers, train_many, usable_cores)
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 GB = 1 << 30
@@ -104,6 +104,20 @@ def test_finished_runs_are_loaded_not_trained_again(ci_prepared, tmp_path, monke
     assert needs_training("oracle", ci_prepared, SHORT.replace(iterations=6), folders["oracle"], 0, QUIET)
 
 
+def test_several_seeds_of_one_method_train_side_by_side_each_with_its_own_seed(ci_prepared, tmp_path):
+    jobs = {f"source_only seed {seed}": TrainingJob("source_only", tmp_path / f"seed{seed}", seed) for seed in (1, 2)}
+    assert train_many(jobs, ci_prepared, SHORT, device="cpu", config=QUIET, workers=2, threads=1) == list(jobs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        load_or_train("source_only", ci_prepared, SHORT, tmp_path / "here", seed=2, device="cpu", config=QUIET)
+    finally:
+        torch.set_num_threads(threads)
+    assert history_rows(tmp_path / "seed2") == history_rows(tmp_path / "here")  # the seed went with the job
+    assert history_rows(tmp_path / "seed1") != history_rows(tmp_path / "seed2")
+    assert train_many(jobs, ci_prepared, SHORT, device="cpu", config=QUIET, workers=2) == []  # both finished
+
+
 def test_a_failing_worker_is_raised_after_the_others_finish(ci_prepared, tmp_path):
     folders = _folders(tmp_path, ("source_only", "oracle"))
     folders["source_only"].write_text("not a folder")  # the worker refuses a run folder that is a file
@@ -125,11 +139,11 @@ class _Ended:
 
 def test_a_worker_that_vanished_becomes_an_error_naming_it():
     running, errors = {"sifa": _Ended(-9)}, []
-    _check_alive(running, queue.Queue(), errors)
+    assert _check_alive(running, queue.Queue(), errors) == ["sifa"]  # its progress bar is closed by the caller
     assert running == {} and errors[0][0] == "sifa"
     assert "exit code -9" in errors[0][1] and "resume" in errors[0][1]
     # one whose last message is still waiting is left to be read
     running, waiting = {"sifa": _Ended(0)}, queue.Queue()
     waiting.put(("done", "sifa", None))
-    _check_alive(running, waiting, errors := [])
+    assert _check_alive(running, waiting, errors := []) == []
     assert "sifa" in running and errors == []

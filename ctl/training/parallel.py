@@ -12,6 +12,8 @@ processes, each with its share of the cores as torch threads, in the order given
 one progress bar per method; then every method is loaded from its folder. It trains one after the other in
 this process instead where processes would not help (``parallel_workers``): on a GPU, with one core, with one
 method to train, or where memory is short (a worker needs about ``WORKER_MEMORY``; Binder gives 2 GB in all).
+``train_many`` does the training part for any runs (``TrainingJob``: a method, a run folder, a training seed),
+e.g. every method and seed of ``benchmarks/heldout.py``, and loads nothing.
 
 A run depends on the number of threads in its last bits (sums are taken in another order), not otherwise: a
 method trained in a worker with one thread repeats the losses of the same method trained alone with one
@@ -27,6 +29,7 @@ import pickle
 import queue as queue_module
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -113,81 +116,122 @@ def needs_training(method_name: str, prepared: Path, preset: Preset, run_dir: Pa
     return bool(config_differences(run_dir, expected))
 
 
+@dataclass(frozen=True)
+class TrainingJob:
+    """One run to train: a method, its run folder and its training seed."""
+
+    method: str
+    run_dir: Path
+    seed: int = 0
+
+
+def train_many(jobs: Mapping[str, TrainingJob], prepared: Path, preset: Preset,
+               device: torch.device | str | None = None, config: TrainConfig | None = None,
+               on_config_change: str = "error", workers: int | None = None, threads: int | None = None) -> list[str]:
+    """Train every job of ``jobs`` (a label -> ``TrainingJob``, the label names its progress bar) whose run folder
+    does not yet hold a finished run of this configuration, ``workers`` at a time in the order given (None:
+    ``parallel_workers``), each worker with ``threads`` torch threads (None: the usable cores shared out); with
+    one worker here, one after the other, as ``load_or_train`` would. Nothing is loaded. Returns the labels of the
+    jobs that were trained. The other arguments are ``load_or_train``'s, for every job.
+
+    Raises:
+        whatever ``load_or_train`` raises for a job (re-raised after the other workers have finished, with the
+        job's label named), or RuntimeError when a worker stopped without a word (e.g. killed for memory).
+    """
+    config, device = config or TrainConfig(), resolve_device(device)
+    pending, left = _train_pending_in_workers(jobs, prepared, preset, device, config, on_config_change, workers,
+                                              threads)
+    for job in left.values():  # one after the other, here
+        load_or_train(job.method, prepared, preset, job.run_dir, seed=job.seed, device=device, config=config,
+                      on_config_change=on_config_change)
+    return pending
+
+
 def load_or_train_many(run_dirs: Mapping[str, Path], prepared: Path, preset: Preset, seed: int = 0,
                        device: torch.device | str | None = None, config: TrainConfig | None = None,
                        on_config_change: str = "error", workers: int | None = None,
                        threads: int | None = None) -> dict[str, Method]:
-    """Every method of ``run_dirs`` (method name -> run folder), trained where needed and loaded (eval mode).
-
-    The methods to train go to ``workers`` processes (None: ``parallel_workers``) in the order of ``run_dirs``;
-    with one worker they train here, one after the other, exactly as ``load_or_train`` would. Each worker uses
-    ``threads`` torch threads (None: the usable cores shared out). The other arguments are ``load_or_train``'s,
-    for every method.
+    """Every method of ``run_dirs`` (method name -> run folder), trained where needed (``train_many``, in the order
+    of ``run_dirs``: give the longest first) and loaded (eval mode). The other arguments are ``load_or_train``'s,
+    for every method; ``workers`` and ``threads`` are ``train_many``'s.
 
     Raises:
-        whatever ``load_or_train`` raises for a method (re-raised here after the other workers have finished,
-        with the method named), or RuntimeError when a worker stopped without a word (e.g. killed for memory).
+        what ``train_many`` raises.
     """
-    config = config or TrainConfig()
-    device = resolve_device(device)
-    pending = [name for name, run_dir in run_dirs.items()
-               if needs_training(name, prepared, preset, run_dir, seed, config)]
-    workers = parallel_workers(len(pending), device) if workers is None else workers
-    if workers > 1 and len(pending) > 1:
-        threads = max(1, usable_cores() // workers) if threads is None else threads
-        _train_in_workers({name: run_dirs[name] for name in pending}, prepared, preset, seed, config,
-                          on_config_change, workers, threads)
+    config, device = config or TrainConfig(), resolve_device(device)
+    jobs = {name: TrainingJob(name, Path(run_dir), seed) for name, run_dir in run_dirs.items()}
+    _train_pending_in_workers(jobs, prepared, preset, device, config, on_config_change, workers, threads)
+    # load_or_train loads what the workers trained and trains here what they did not
     return {name: load_or_train(name, prepared, preset, run_dir, seed=seed, device=device, config=config,
                                 on_config_change=on_config_change) for name, run_dir in run_dirs.items()}
 
 
-def _train_in_workers(run_dirs: Mapping[str, Path], prepared: Path, preset: Preset, seed: int,
-                      config: TrainConfig, on_config_change: str, workers: int, threads: int) -> None:
-    """Train each method of ``run_dirs`` in its own process, ``workers`` at a time, showing their progress."""
-    print(f"training {len(run_dirs)} methods in {workers} processes at a time, {threads} thread(s) each "
+def _train_pending_in_workers(jobs: Mapping[str, TrainingJob], prepared: Path, preset: Preset, device: torch.device,
+                              config: TrainConfig, on_config_change: str, workers: int | None,
+                              threads: int | None) -> tuple[list[str], dict[str, TrainingJob]]:
+    """The labels of the unfinished jobs, and those of them left to train: none where worker processes trained
+    them (more than one worker, more than one job), all of them otherwise."""
+    pending = {label: job for label, job in jobs.items()
+               if needs_training(job.method, prepared, preset, job.run_dir, job.seed, config)}
+    workers = parallel_workers(len(pending), device) if workers is None else workers
+    if workers > 1 and len(pending) > 1:
+        threads = max(1, usable_cores() // workers) if threads is None else threads
+        _train_in_workers(pending, prepared, preset, config, on_config_change, workers, threads)
+        return list(pending), {}
+    return list(pending), pending
+
+
+def _train_in_workers(jobs: Mapping[str, TrainingJob], prepared: Path, preset: Preset, config: TrainConfig,
+                      on_config_change: str, workers: int, threads: int) -> None:
+    """Train each job in its own process, ``workers`` at a time, showing their progress."""
+    print(f"training {len(jobs)} runs in {workers} processes at a time, {threads} thread(s) each "
           f"(ctl.training.parallel)")
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe from a notebook kernel
     messages = context.Queue()
-    todo, running, bars, errors = list(run_dirs), {}, {}, []
+    todo, running, bars, errors = list(jobs), {}, {}, []
     quiet = dataclasses.replace(config, progress=False)  # the bars are drawn here
     try:
         while todo or running:
             while todo and len(running) < workers:
-                name = todo.pop(0)
-                bars[name] = progress_bar(preset.iterations, 0, name)
-                running[name] = context.Process(
-                    target=_worker, name=f"ctl-train-{name}", daemon=True,
-                    args=(name, Path(prepared), preset, Path(run_dirs[name]), seed, quiet, on_config_change,
-                          threads, messages))
-                running[name].start()
+                label = todo.pop(0)
+                job = jobs[label]
+                bars[label] = progress_bar(preset.iterations, 0, label)
+                running[label] = context.Process(
+                    target=_worker, name=f"ctl-train-{label}", daemon=True,
+                    args=(label, job.method, Path(prepared), preset, Path(job.run_dir), job.seed, quiet,
+                          on_config_change, threads, messages))
+                running[label].start()
             try:
-                kind, name, value = messages.get(timeout=1.0)
+                kind, label, value = messages.get(timeout=1.0)
             except queue_module.Empty:
-                _check_alive(running, messages, errors)
+                for label in _check_alive(running, messages, errors):
+                    bars[label].close()  # a bar left open would look like a run still going
                 continue
             if kind == "progress":
-                bars[name].update(value - bars[name].n)
+                bars[label].update(value - bars[label].n)
             else:  # "done" or "error"
-                running.pop(name).join()
-                bars[name].close()
+                running.pop(label).join()
+                bars[label].close()
                 if kind == "error":
-                    errors.append((name, value))
+                    errors.append((label, value))
     except BaseException:  # KeyboardInterrupt in a notebook: stop every worker, keep their checkpoints
         for process in running.values():
             process.terminate()
             process.join()
         raise
     if errors:
-        name, error = errors[0]
+        label, error = errors[0]
         if not isinstance(error, BaseException):
-            raise RuntimeError(f"training {name} failed: {error}")
+            raise RuntimeError(f"training {label} failed: {error}")
         if hasattr(error, "add_note"):  # Python 3.11 and later
-            error.add_note(f"(raised while training {name} in a worker process of ctl.training.parallel)")
+            error.add_note(f"(raised while training {label} in a worker process of ctl.training.parallel)")
         raise error
 
 
-def _check_alive(running: dict, messages, errors: list) -> None:
-    """A worker that exited without saying "done" or "error" (killed, out of memory) becomes an error."""
+def _check_alive(running: dict, messages, errors: list) -> list[str]:
+    """A worker that exited without saying "done" or "error" (killed, out of memory) becomes an error; returns
+    the names of those workers."""
+    vanished = []
     for name, process in list(running.items()):
         if not process.is_alive():
             time.sleep(0.5)  # its last messages may still be in the pipe: the next get() reads them
@@ -195,24 +239,26 @@ def _check_alive(running: dict, messages, errors: list) -> None:
                 running.pop(name)
                 errors.append((name, f"its process ended with exit code {process.exitcode} before finishing "
                                      f"(killed, or out of memory?); run again to resume from the last checkpoint"))
+                vanished.append(name)
+    return vanished
 
 
-def _worker(name: str, prepared: Path, preset: Preset, run_dir: Path, seed: int, config: TrainConfig,
-            on_config_change: str, threads: int, messages) -> None:
-    """One method's training in a worker process: progress, then "done", or "error" with the exception."""
+def _worker(label: str, method: str, prepared: Path, preset: Preset, run_dir: Path, seed: int,
+            config: TrainConfig, on_config_change: str, threads: int, messages) -> None:
+    """One run's training in a worker process: progress, then "done", or "error" with the exception."""
     torch.set_num_threads(threads)
 
     def report(iteration: int) -> None:
         if iteration % REPORT_EVERY == 0 or iteration == preset.iterations:
-            messages.put(("progress", name, iteration))
+            messages.put(("progress", label, iteration))
 
     try:
-        load_or_train(name, prepared, preset, run_dir, seed=seed, device="cpu", config=config,
+        load_or_train(method, prepared, preset, run_dir, seed=seed, device="cpu", config=config,
                       on_config_change=on_config_change, on_iteration=report)
-        messages.put(("done", name, None))
+        messages.put(("done", label, None))
     except BaseException as error:  # noqa: BLE001 - every failure goes back to the caller
         try:
             pickle.loads(pickle.dumps(error))  # the queue pickles in a thread of its own, where a failure is lost
         except Exception:  # an exception that cannot travel: its text
             error = f"{type(error).__name__}: {error}"
-        messages.put(("error", name, error))
+        messages.put(("error", label, error))
