@@ -261,8 +261,10 @@ ctx.save_figure(fig, "training-item")
 plt.show()
 
 # %% [markdown]
-# ## 5. Training the three methods
+# ## 5. Training `ours`, with the two bounds from notebook 01
 #
+# Notebook 01 trained the two bounds, `source_only` and `oracle`, into the folders this cell reads, so here they
+# are loaded and only `ours` trains (run on its own, without notebook 01, the cell trains all three).
 # `load_or_train` trains a method into its own run folder (`RUN_DIR/train/<method>-<preset>-seed<seed>/`),
 # or loads it when that folder already holds a finished run of the same configuration (so notebook 05 reuses
 # these models). A folder made with another configuration (say, after a change of the preset table) is renamed
