@@ -48,8 +48,8 @@ RESULTS = Path(__file__).resolve().parent / "results"  # runs at other iteration
 # the preset's own measurement is package data: notebook 05's discussion reads its spread over training seeds
 MEASURED = Path(__file__).resolve().parents[1] / "ctl" / "teach" / "measured"
 TABLE_METHODS = [name for name, cls in METHODS.items() if cls.in_table1]
-# the methods by their one-thread step time at the cpu preset, longest first (sifa 450 ms ... oracle 99 ms, measured
-# beside benchmarks/parallel_training.py): workers that start with the longest runs end at about the same time
+# the methods by their step time at the cpu preset, longest first (ctl/teach/measured/training_step_cpu.json: sifa
+# 284 ms ... oracle 62 ms): workers that start with the longest runs end at about the same time
 LONGEST_FIRST = ["sifa", "cyclegan", "synseg", "ours", "adaptseg", "source_only", "oracle"]
 
 
