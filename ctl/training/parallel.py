@@ -184,7 +184,8 @@ def _train_pending_in_workers(jobs: Mapping[str, TrainingJob], prepared: Path, p
 def _train_in_workers(jobs: Mapping[str, TrainingJob], prepared: Path, preset: Preset, config: TrainConfig,
                       on_config_change: str, workers: int, threads: int) -> None:
     """Train each job in its own process, ``workers`` at a time, showing their progress."""
-    print(f"training {len(jobs)} runs in {workers} processes at a time, {threads} thread(s) each "
+    what = "methods" if len({job.method for job in jobs.values()}) == len(jobs) else "runs"
+    print(f"training {len(jobs)} {what} in {workers} processes at a time, {threads} thread(s) each "
           f"(ctl.training.parallel)")
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe from a notebook kernel
     messages = context.Queue()
