@@ -6,6 +6,8 @@ Usage:
     python benchmarks/heldout.py --preset cpu --phantom-seeds 101 --seeds 0 --methods ours oracle source_only
     python benchmarks/heldout.py --preset cpu --seeds 0 --methods ours --iterations 10000   # the reference recipe
     python benchmarks/heldout.py --preset cpu --seeds 0 1 2 --references   # everything, and the shipped weights
+    # the committed record (ctl/teach/measured/heldout_cpu.json): two phantom seeds, 7 methods x 3 training seeds
+    python benchmarks/heldout.py --preset cpu --phantom-seeds 101 202 --seeds 0 1 2 --references
 
 For each phantom seed the preset's phantom is generated and prepared under DATA (default build/heldout/data);
 each (method, training seed) is trained into RUNS/<phantom seed>/ (``ctl.training.parallel.train_many``: several
