@@ -676,8 +676,8 @@ print("Two seeds are a weak estimate of the noise, and runs this short learn lit
 #
 # By segmentation Dice the two are within their seed noise (and detached is even a little ahead on average). The
 # translations differ: with $\mathcal{L}_{seg}$'s gradient in $G$, the oracle finds more of the organs in $G(x^s)$
-# on every seed (by 12.0, 15.6 and 3.2 points), although the seed-to-seed spread of either variant is larger than
-# the mean difference. Two lessons: compare variants *paired by seed* when the seeds themselves move the result
+# on every seed (by 12.0, 15.6 and 3.2 points), although each variant's spread over seeds (9.5 and 14.7 points) is
+# about as large as the mean difference (10.3). Two lessons: compare variants *paired by seed* when the seeds themselves move the result
 # this much, and a method can segment as well while its translation keeps less of the anatomy, because $U$ learns
 # on whatever $G$ produces; only a measure of the translation itself shows it.
 
